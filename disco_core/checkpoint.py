@@ -1,0 +1,226 @@
+"""The only reader of official DisCo checkpoints and writer of the pack's own `.safetensors` files.
+
+Official file: DeepSpeed `mp_rank_00_model_states.pt`, weights under `['module']` = `Net.state_dict()`.
+Our file: one `.safetensors` in our key layout with the model configs in its metadata, readable alone.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import pickle
+import sys
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import DiscoConfig
+from .errors import CheckpointError, InputError
+from .model import DiscoModel
+
+# Official `Net` attribute prefixes (net.py), in the official order.
+OFFICIAL_PREFIXES = ("vae.", "controlnet.nets.0.", "controlnet.nets.1.", "unet.", "clip_image_encoder.",
+                     "refer_clip_proj.")
+# A persistent buffer in transformers 4.27, non-persistent (not saved) in current transformers.
+DROPPED_KEYS = ("clip_image_encoder.vision_model.embeddings.position_ids",)
+# diffusers-0.14 VAE mid-block AttentionBlock names -> current Attention names.
+VAE_ATTENTION_RENAMES = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
+FORMAT_KEY, FORMAT_VERSION = "disco_format", "1"
+CONFIG_KEY, VARIANT_KEY = "disco_config", "disco_variant"
+WEIGHTS_HINT = ("the fine-tuned DisCo checkpoints (tiktok_cfg / moretiktok_cfg / *_nocfg) are linked from the "
+                "official repository's README (github.com/Wangt-CN/DisCo)")
+
+
+class _InertPickled:
+    """Stand-in for DeepSpeed helper objects inside a checkpoint: holds their state, runs no code."""
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+# Non-tensor entries of a DeepSpeed engine checkpoint besides plain containers. They are mapped to the inert
+# stand-in above, so their pickled state is read as data and never executed.
+_DEEPSPEED_STANDINS = [
+    (_InertPickled, "deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler"),
+    (_InertPickled, "deepspeed.runtime.fp16.loss_scaler.LossScaler"),
+    (_InertPickled, "deepspeed.runtime.zero.config.ZeroStageEnum"),
+    (_InertPickled, "argparse.Namespace"),
+]
+_SAFE_CONTAINERS = [collections.OrderedDict, collections.defaultdict, set, frozenset, torch.Size]
+
+
+def _load_pickle_checkpoint(path: Path) -> dict:
+    try:
+        with torch.serialization.safe_globals(_SAFE_CONTAINERS + _DEEPSPEED_STANDINS):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"refused to load {path.name}: it contains Python objects beyond tensors and plain containers "
+            f"({_first_line(e)}). Loading it could run code from the file. If you trust the file, extract "
+            "`torch.load(path, weights_only=False)['module']` yourself and save it with safetensors, then run "
+            "`python -m disco_core convert` on that.") from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(e)}); download it again.") from e
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read any supported file -> (state dict in the file's layout, safetensors metadata or {})."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; {WEIGHTS_HINT}.")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors import safe_open
+            with safe_open(str(path), framework="pt") as f:
+                metadata = f.metadata() or {}
+            return load_file(str(path)), metadata
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(e)}); download or convert "
+                                  "it again.") from e
+    obj = _load_pickle_checkpoint(path)
+    if isinstance(obj, dict) and isinstance(obj.get("module"), dict):
+        return obj["module"], {}
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj, {}
+    keys = list(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
+    raise CheckpointError(f"{path.name} is not a DisCo checkpoint: expected a DeepSpeed file with weights under "
+                          f"'module' (mp_rank_00_model_states.pt), found {keys}.")
+
+
+def detect_layout(sd: dict[str, torch.Tensor]) -> str:
+    """'ours', 'official', or raise a CheckpointError that says what the file is instead."""
+    keys = list(sd)
+    if any(k.startswith("controlnet.nets.") for k in keys) and any(k.startswith("unet.") for k in keys):
+        if any(".tem_" in k for k in keys):
+            raise CheckpointError("this is a DisCo temporal-model checkpoint (it has tem_* layers); the temporal "
+                                  "model is not supported yet. Use an image-model checkpoint for now.")
+        renamed_vae = any(k.startswith("vae.") and ".attentions.0.to_q." in k for k in keys)
+        return "ours" if renamed_vae else "official"
+    if any(k.startswith("controlnet.") for k in keys) and any(k.startswith("unet.") for k in keys):
+        raise CheckpointError("this is a stage-1 (human attribute pre-training) DisCo checkpoint: it has one "
+                              "background ControlNet and no pose ControlNet, so it cannot animate poses. Use a "
+                              f"fine-tuned checkpoint instead; {WEIGHTS_HINT}.")
+    sample = ", ".join(keys[:3])
+    hint = " (it looks like a Stable Diffusion checkpoint)" if any("diffusion_model" in k for k in keys) else ""
+    raise CheckpointError(f"not a DisCo checkpoint{hint}: expected keys starting with {OFFICIAL_PREFIXES}, found "
+                          f"e.g. {sample}. {WEIGHTS_HINT[0].upper() + WEIGHTS_HINT[1:]}.")
+
+
+def convert_official(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Official `Net.state_dict()` -> our layout (pure dict -> dict): VAE attention renamed, buffers dropped."""
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    if detect_layout(sd) == "ours":
+        return {k: v for k, v in sd.items() if k not in DROPPED_KEYS}
+    out = {}
+    for key, value in sd.items():
+        if key in DROPPED_KEYS:
+            continue
+        parts = key.split(".")
+        if key.startswith("vae.") and "mid_block" in parts and "attentions" in parts:
+            parts[-2] = VAE_ATTENTION_RENAMES.get(parts[-2], parts[-2])
+            key = ".".join(parts)
+        out[key] = value
+    return out
+
+
+def check_keys(sd: dict[str, torch.Tensor], expected: dict[str, torch.Size]) -> None:
+    """Strict key/shape check with every problem listed (the official loader only warned)."""
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    mismatched = sorted(f"{k}: file {tuple(sd[k].shape)} vs model {tuple(expected[k])}"
+                        for k in set(sd) & set(expected) if tuple(sd[k].shape) != tuple(expected[k]))
+    if not (missing or unexpected or mismatched):
+        return
+    lines = ["the checkpoint does not match the DisCo model:"]
+    for title, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                         ("shape mismatches", mismatched)):
+        if items:
+            shown = items[:20] + ([f"... and {len(items) - 20} more"] if len(items) > 20 else [])
+            lines.append(f"{len(items)} {title}:\n  " + "\n  ".join(shown))
+    lines.append("If the model is not full-size SD1.5 (e.g. a test model), pass its configs.json with --configs; "
+                 "otherwise the file is from a different model or damaged.")
+    raise CheckpointError("\n".join(lines))
+
+
+def model_shapes(cfg: DiscoConfig) -> dict[str, torch.Size]:
+    with torch.device("meta"):
+        model = DiscoModel(cfg)
+    return {k: v.shape for k, v in model.state_dict().items()}
+
+
+def _resolve_config(metadata: dict, configs: str | Path | dict | DiscoConfig | None) -> DiscoConfig:
+    if isinstance(configs, DiscoConfig):
+        return configs
+    if isinstance(configs, dict):
+        return DiscoConfig.from_dict(configs)
+    if configs is not None:
+        return DiscoConfig.from_file(configs)
+    if CONFIG_KEY in metadata:
+        return DiscoConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
+    return DiscoConfig.sd_image_variations()
+
+
+def load_state_dict(path, configs=None) -> tuple[dict[str, torch.Tensor], DiscoConfig]:
+    """Read, convert and strictly check a checkpoint -> (our state dict, its config)."""
+    sd, metadata = read_checkpoint(path)
+    cfg = _resolve_config(metadata, configs)
+    sd = convert_official(sd)
+    check_keys(sd, model_shapes(cfg))
+    return sd, cfg
+
+
+def convert_checkpoint(src: str | Path, dst: str | Path, configs=None, uncond: str | None = None) -> Path:
+    """Official `.pt` / `.safetensors` -> one self-describing `.safetensors` (deterministic bytes)."""
+    dst = Path(dst)
+    if dst.suffix != ".safetensors":
+        raise InputError(f"output {dst} must end in .safetensors")
+    sd, cfg = load_state_dict(src, configs)
+    if uncond is not None:
+        cfg = cfg.replace(uncond=uncond)
+    tensors = {k: sd[k].contiguous() for k in sorted(sd)}
+    metadata = {FORMAT_KEY: FORMAT_VERSION, CONFIG_KEY: cfg.to_json(), VARIANT_KEY: cfg.variant}
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".safetensors.part")
+    save_file(tensors, str(tmp), metadata=metadata)
+    tmp.replace(dst)  # a crash mid-write never leaves a half file under the real name
+    return dst
+
+
+def _restore_buffers(model: DiscoModel, device) -> None:
+    """Buffers not stored in checkpoints are still on the meta device after an assign-load."""
+    for module_name, module in model.named_modules():
+        for name, buf in list(module.named_buffers(recurse=False)):
+            if buf is None or not buf.is_meta:
+                continue
+            if name == "position_ids":
+                value = torch.arange(buf.shape[-1], device=device).expand(buf.shape)
+            else:
+                raise CheckpointError(f"internal: buffer {module_name}.{name} has no value after loading")
+            module.register_buffer(name, value, persistent=False)
+
+
+def load_model(path, *, device="cpu", dtype: torch.dtype = torch.float32, configs=None,
+               uncond: str | None = None) -> DiscoModel:
+    """Load a DisCo model from our `.safetensors`, an official `.pt`, or an official-layout `.safetensors`.
+
+    The model is built on the meta device and the weights are assigned, so nothing is allocated twice.
+    """
+    sd, cfg = load_state_dict(path, configs)
+    if uncond is not None:
+        cfg = cfg.replace(uncond=uncond)
+    with torch.device("meta"):
+        model = DiscoModel(cfg)
+    clip_prefix = "clip_image_encoder."
+    sd = {k: v.to(device=device, dtype=torch.float32 if k.startswith(clip_prefix) or not v.is_floating_point()
+                  else dtype) for k, v in sd.items()}
+    model.load_state_dict(sd, strict=True, assign=True)
+    _restore_buffers(model, device)
+    return model.eval().requires_grad_(False)

@@ -1,0 +1,102 @@
+"""Compare this pack's pipeline with the official code's outputs on a parity fixture.
+
+A fixture folder holds configs.json, weights.safetensors (official layout), inputs.safetensors (the official
+preprocessed tensors and its two random draws) and outputs.safetensors (final latents, images, intermediates);
+see shared/reference/README.md.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from .checkpoint import load_model
+from .config import DiscoConfig
+from .encode import background_latents, clip_tokens, decode, uncond_tokens
+from .errors import InputError
+from .model import DiscoModel
+from .sampling import Conditioning, denoise, make_scheduler
+
+FIXTURE_FILES = ("configs.json", "meta.json", "weights.safetensors", "inputs.safetensors", "outputs.safetensors")
+
+
+class UnsupportedFixture(InputError):
+    pass
+
+
+@dataclass
+class Fixture:
+    path: Path
+    configs: dict
+    meta: dict
+    inputs: dict
+    outputs: dict
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Fixture":
+        path = Path(path)
+        missing = [f for f in FIXTURE_FILES if not (path / f).is_file()]
+        if missing:
+            raise InputError(f"{path} is not a parity fixture folder: {missing} missing "
+                             "(expected the layout of shared/reference/parity/<case>/)")
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("model") != "image":
+            raise UnsupportedFixture(f"{path.name}: the temporal DisCo model is not supported yet (the image "
+                                     "model is; temporal support comes in a later release), so this fixture "
+                                     "cannot be checked.")
+        return cls(path, json.loads((path / "configs.json").read_text()), meta,
+                   load_file(str(path / "inputs.safetensors")), load_file(str(path / "outputs.safetensors")))
+
+
+def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    ours, theirs = ours.detach().double().cpu(), theirs.detach().double().cpu()
+    if ours.shape != theirs.shape:
+        return float("inf")
+    return float((ours - theirs).norm() / theirs.norm().clamp_min(1e-12))
+
+
+@dataclass
+class ParityResult:
+    errors: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def max_rel_err(self) -> float:
+        return max(self.errors.values()) if self.errors else float("inf")
+
+
+def run_fixture(fx: Fixture, model: DiscoModel | None = None, *, uncond: str | None = None,
+                pose_scale: float | None = None, background_scale: float | None = None) -> ParityResult:
+    """Run our pipeline on the fixture's preprocessed inputs and random draws; compare every stored tensor."""
+    if model is None:
+        model = load_model(fx.path / "weights.safetensors", configs=DiscoConfig.from_dict(fx.configs))
+    meta, inp = fx.meta, fx.inputs
+    ours: dict[str, torch.Tensor] = {}
+    trace = ours.__setitem__
+    scales = {k: v for k, v in meta.items() if k.startswith("controlnet_conditioning_scale")}
+    pose_scale = scales["controlnet_conditioning_scale_cond (pose, nets.0)"] if pose_scale is None else pose_scale
+    background_scale = (scales["controlnet_conditioning_scale_ref (background, nets.1)"]
+                        if background_scale is None else background_scale)
+    with torch.no_grad():
+        tokens = clip_tokens(model, inp["reference_img"], trace)
+        guidance = float(meta["guidance_scale"])
+        mode = uncond or ("blank" if float(meta.get("drop_ref", 0)) > 0 else "zeros")
+        unc = uncond_tokens(model, inp["reference_img"], tokens, mode, trace) if guidance > 1 else None
+        bg = background_latents(model, inp["reference_img_controlnet"], noise=inp["vae_posterior_noise"],
+                                trace=trace)
+        scheduler = make_scheduler(meta["scheduler"]["class"].replace("Scheduler", "").lower(),
+                                   fx.configs["scheduler"])
+        latents = denoise(model, inp["init_noise"], Conditioning(tokens, unc, inp["cond_imgs"], bg),
+                          scheduler=scheduler, num_inference_steps=int(meta["scheduler"]["num_inference_steps"]),
+                          guidance_scale=guidance, pose_scale=pose_scale, background_scale=background_scale,
+                          eta=float(meta["scheduler"]["eta"]), trace=trace)
+        trace("logits_imgs", decode(model, latents, trace))
+    result = ParityResult()
+    for name, theirs in fx.outputs.items():
+        if name in ours and theirs.is_floating_point():
+            result.errors[name] = relative_error(ours[name], theirs)
+        elif name in ours:
+            result.errors[name] = 0.0 if torch.equal(ours[name].cpu().to(theirs.dtype), theirs) else float("inf")
+    return result

@@ -1,0 +1,151 @@
+"""The denoising loop of the official `forward_sample_multicontrol`, with any diffusers scheduler.
+
+Only the CLIP tokens differ between the CFG halves (batch order [uncond, cond]); both ControlNets see the same
+tokens, their residuals are scaled per branch, summed, and added out of place by the UNet.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Callable
+
+import torch
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                       EulerDiscreteScheduler, PNDMScheduler, UniPCMultistepScheduler)
+
+from .errors import Cancelled, InputError
+from .model import DiscoModel
+
+# name -> (class, overrides on top of the model's scheduler config)
+SCHEDULERS: dict[str, tuple[type, dict]] = {
+    "ddim": (DDIMScheduler, {}),
+    "dpmpp_2m": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "dpmpp_2m_karras": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2,
+                                                      "use_karras_sigmas": True}),
+    "euler": (EulerDiscreteScheduler, {}),
+    "euler_ancestral": (EulerAncestralDiscreteScheduler, {}),
+    "unipc": (UniPCMultistepScheduler, {}),
+    "pndm": (PNDMScheduler, {"skip_prk_steps": True}),
+    "ddpm": (DDPMScheduler, {}),
+}
+# The official eval scheduler always runs with clip_sample off (net.py forces it).
+_FORCED = {"clip_sample": False}
+
+
+def make_scheduler(name: str, base_config: dict):
+    if name not in SCHEDULERS:
+        raise InputError(f"scheduler {name!r} is unknown; choose one of {sorted(SCHEDULERS)}")
+    cls, overrides = SCHEDULERS[name]
+    config = {k: v for k, v in base_config.items() if not k.startswith("_")}
+    config.update(_FORCED)
+    config.update(overrides)
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    return cls.from_config({k: v for k, v in config.items() if k in accepted})
+
+
+@dataclasses.dataclass
+class StepInfo:
+    """What a per-step callback receives."""
+    step: int                 # 0-based step within the current chunk of frames
+    num_steps: int
+    chunk: int                # 0-based chunk index
+    num_chunks: int
+    frames: range             # output frame indices of this chunk
+    latents: torch.Tensor     # current latents of the chunk
+    x0: torch.Tensor | None   # the scheduler's estimate of the clean latents, if it gives one
+    preview: torch.Tensor | None = None  # float [h, w, 3] in 0..1, when previews are requested
+
+    @property
+    def done(self) -> int:
+        return self.chunk * self.num_steps + self.step + 1
+
+    @property
+    def total(self) -> int:
+        return self.num_chunks * self.num_steps
+
+
+@dataclasses.dataclass
+class Conditioning:
+    """Per-batch inputs of the loop; `uncond` is None when CFG is off."""
+    tokens: torch.Tensor          # [B, N, C] CLIP tokens after refer_clip_proj
+    uncond: torch.Tensor | None   # [B, N, C]
+    pose: torch.Tensor            # [B, 3, H, W] skeleton RGB in 0..1
+    background: torch.Tensor      # [B, 4, h, w] background latents (x 0.18215)
+
+
+def _step_kwargs(scheduler, eta: float, generator) -> dict:
+    params = inspect.signature(scheduler.step).parameters
+    kwargs = {}
+    if "eta" in params:
+        kwargs["eta"] = eta
+    if "generator" in params and generator is not None:
+        kwargs["generator"] = generator
+    return kwargs
+
+
+def _controlnet(net, x, t, ehs, cond, scale):
+    down, mid = net(x, t, encoder_hidden_states=ehs, controlnet_cond=cond, conditioning_scale=scale,
+                    return_dict=False)
+    return list(down), mid
+
+
+@torch.no_grad()
+def denoise(model: DiscoModel, latents: torch.Tensor, cond: Conditioning, *, scheduler,
+            num_inference_steps: int, guidance_scale: float, pose_scale: float = 1.0,
+            background_scale: float = 1.0, eta: float = 0.0, generator=None,
+            on_step: Callable[[StepInfo], None] | None = None, should_cancel: Callable[[], bool] | None = None,
+            step_info: dict | None = None, trace=None) -> torch.Tensor:
+    """Run the sampler from initial noise `latents` [B, 4, h, w] to clean latents."""
+    scheduler.set_timesteps(num_inference_steps, device=latents.device)
+    do_cfg = guidance_scale > 1.0 and cond.uncond is not None
+    dtype = model.dtype
+    latents = latents.to(dtype) * scheduler.init_noise_sigma
+    two = (lambda x: torch.cat([x, x])) if do_cfg else (lambda x: x)
+    ehs = torch.cat([cond.uncond, cond.tokens]) if do_cfg else cond.tokens
+    ehs, pose, bg = ehs.to(dtype), two(cond.pose.to(dtype)), two(cond.background.to(dtype))
+    step_kwargs = _step_kwargs(scheduler, eta, generator)
+    if trace:
+        trace("timesteps", scheduler.timesteps)
+        trace("initial_latents", latents)
+        trace("encoder_hidden_states", ehs)
+        trace("controlnet_cond_background", bg)
+    for i, t in enumerate(scheduler.timesteps):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("sampling was cancelled")
+        x = scheduler.scale_model_input(two(latents), t)
+        branches = []
+        # A branch at scale 0 adds exactly nothing: skip its network.
+        if pose_scale != 0:
+            branches.append(("pose", _controlnet(model.pose_controlnet, x, t, ehs, pose, pose_scale)))
+        if background_scale != 0:
+            branches.append(("background", _controlnet(model.background_controlnet, x, t, ehs, bg,
+                                                       background_scale)))
+        down, mid = None, None
+        for _, (d, m) in branches:
+            down = d if down is None else [a + b for a, b in zip(down, d)]
+            mid = m if mid is None else mid + m
+        eps = model.unet(x, t, encoder_hidden_states=ehs, down_block_additional_residuals=down,
+                         mid_block_additional_residual=mid, return_dict=False)[0]
+        if trace and i == 0:
+            trace("unet_input_step0", x)
+            for name, (d, m) in branches + [("sum", (down or [], mid))]:
+                for j, r in enumerate(d):
+                    trace(f"step0_controlnet_{name}_down{j}", r)
+                if m is not None:
+                    trace(f"step0_controlnet_{name}_mid", m)
+            trace("step0_noise_pred_raw", eps)
+        if do_cfg:
+            eps_uncond, eps_cond = eps.chunk(2)
+            eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+        out = scheduler.step(eps, t, latents, **step_kwargs)
+        latents = out.prev_sample
+        if trace:
+            trace(f"step{i}_noise_pred", eps)
+            trace(f"step{i}_latents", latents)
+        if on_step is not None:
+            x0 = getattr(out, "pred_original_sample", None)
+            on_step(StepInfo(step=i, num_steps=len(scheduler.timesteps), latents=latents, x0=x0,
+                             **(step_info or {"chunk": 0, "num_chunks": 1, "frames": range(latents.shape[0])})))
+    if trace:
+        trace("final_latents", latents)
+    return latents
