@@ -1,0 +1,226 @@
+"""Pose detection backends → PoseSequence (OpenPose-18, pixels of the input frames).
+
+- `builtin`: mediapipe BlazePose (`model_complexity=1`, the one pose model inside the wheel, so offline),
+  run on the frame and its mirror image and averaged, with the 33 landmarks mapped to OpenPose-18 and the
+  hips moved to where OpenPose (which DisCo was trained on) puts them.
+- `openpose`: the detector DisCo itself used (Hzzone pytorch-openpose body model, via controlnet_aux),
+  needs `body_pose_model.pth` in the models folder.
+- `dwpose`: DWPose via controlnet_aux (needs mmpose/mmdet and two checkpoints in the models folder).
+Heavy imports happen only when a backend runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DependencyError, InputError
+from .keypoints import L_HIP, L_SHO, NECK, R_HIP, R_SHO, PoseSequence
+
+BACKENDS = ("builtin", "openpose", "dwpose")
+
+# BlazePose landmark index for each OpenPose-18 joint (neck is derived from the shoulders).
+# mediapipe `PoseLandmark`: 0 nose, 2/5 left/right eye, 7/8 ears, 11/12 shoulders, 13/14 elbows,
+# 15/16 wrists, 23/24 hips, 25/26 knees, 27/28 ankles; "left" is the person's left in both conventions.
+BLAZEPOSE_TO_OPENPOSE18 = [0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7]
+# Mirror-image landmark pairs: index i of the flipped image's result is landmark BLAZEPOSE_MIRROR[i].
+BLAZEPOSE_MIRROR = [0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21, 24, 23,
+                    26, 25, 28, 27, 30, 29, 32, 31]
+# BlazePose puts the hips higher and narrower than OpenPose's COCO-style hips. Shift each hip down the
+# torso (shoulder-mid → hip-mid) by this fraction and outwards by this fraction of the hip width.
+# Fitted on ../shared/data/sequences against their OpenPose JSON: PCK@0.1 0.915 → 0.953 (mirror-averaged).
+HIP_DOWN = 0.05
+HIP_OUT = 0.04
+# A landmark counts as detected when mediapipe's visibility reaches this and it lies on the canvas
+# (OpenPose cannot find joints outside the frame; BlazePose extrapolates them).
+MIN_VISIBILITY = 0.5
+
+INSTALL_POSE = ('the built-in pose detector needs mediapipe: pip install "comfyui-disco[pose]" '
+                '(or pip install "mediapipe>=0.10.9,<0.10.22")')
+
+OPENPOSE_FILES = {"body_pose_model.pth": "https://huggingface.co/lllyasviel/Annotators/resolve/main/body_pose_model.pth"}
+DWPOSE_FILES = {
+    "dw-ll_ucoco_384.pth": "https://huggingface.co/wanghaofan/dw-ll_ucoco_384/resolve/main/dw-ll_ucoco_384.pth",
+    "yolox_l_8x8_300e_coco_20211126_140236-d3bd2b23.pth": "https://download.openmmlab.com/mmdetection/v2.0/yolox/"
+    "yolox_l_8x8_300e_coco/yolox_l_8x8_300e_coco_20211126_140236-d3bd2b23.pth",
+}
+
+
+def _frames_list(frames) -> list[np.ndarray]:
+    if isinstance(frames, np.ndarray):
+        frames = [frames] if frames.ndim == 3 else list(frames)
+    out = []
+    for i, f in enumerate(frames):
+        f = np.asarray(f)
+        if f.dtype != np.uint8:
+            if np.issubdtype(f.dtype, np.floating) and f.size and float(np.nanmax(f)) <= 1.0:
+                f = f * 255.0  # float images in 0..1, as ComfyUI's IMAGE holds them
+            f = np.clip(np.nan_to_num(f), 0, 255).astype(np.uint8)
+        if f.ndim != 3 or f.shape[2] not in (3, 4):
+            raise InputError(f"frame {i} has shape {f.shape}; expected H×W×3 RGB")
+        out.append(np.ascontiguousarray(f[..., :3]))
+    if not out:
+        raise InputError("no frames to detect poses in")
+    if len({f.shape for f in out}) > 1:
+        raise InputError("frames have different sizes; resize them to one size before pose detection")
+    return out
+
+
+def detect_poses(frames, backend: str = "builtin", models_dir=None, fps: float | None = None,
+                 progress=None) -> PoseSequence:
+    """Detect one person per frame. `frames`: uint8 [T,H,W,3] (or a list, or one H×W×3 image).
+
+    Frames without a person get all joints missing (see `filtering.fill_missing`). `progress(i, n)` is
+    called after each frame.
+    """
+    frames = _frames_list(frames)
+    h, w = frames[0].shape[:2]
+    if backend == "builtin":
+        detect_one, close = _blazepose()
+    elif backend == "openpose":
+        detect_one, close = _openpose(models_dir), None
+    elif backend == "dwpose":
+        detect_one, close = _dwpose(models_dir), None
+    else:
+        raise InputError(f"unknown pose backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    kps = np.zeros((len(frames), 18, 3), np.float32)
+    try:
+        for t, frame in enumerate(frames):
+            kps[t] = detect_one(frame)
+            if progress:
+                progress(t + 1, len(frames))
+    finally:
+        if close:
+            close()
+    return PoseSequence(kps, (w, h), fps)
+
+
+# ---- built-in: mediapipe BlazePose ------------------------------------------------------------------------
+def import_mediapipe():
+    try:
+        import mediapipe as mp
+        solutions = mp.solutions
+    except (ImportError, AttributeError) as e:
+        raise DependencyError(f"{INSTALL_POSE} ({e})") from e
+    return solutions
+
+
+def _blazepose():
+    solutions = import_mediapipe()
+    # model_complexity=1 is the only pose model shipped inside the wheel; 0 and 2 would download.
+    pose = solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False)
+
+    def landmarks(image):
+        h, w = image.shape[:2]
+        res = pose.process(image)
+        if res.pose_landmarks is None:
+            return None
+        return np.array([[p.x * w, p.y * h, p.visibility] for p in res.pose_landmarks.landmark], np.float64)
+
+    def detect_one(image):
+        w = image.shape[1]
+        a = landmarks(image)
+        b = landmarks(np.ascontiguousarray(image[:, ::-1]))
+        if b is not None:  # mirrored result back into the frame: swap sides, flip x
+            b = b[BLAZEPOSE_MIRROR]
+            b[:, 0] = (w - 1) - b[:, 0]
+        lm = a if b is None else b if a is None else (a + b) / 2
+        return blazepose_to_openpose18(lm, image.shape[1], image.shape[0])
+
+    return detect_one, pose.close
+
+
+def blazepose_to_openpose18(lm: np.ndarray | None, width: int, height: int) -> np.ndarray:
+    """33 BlazePose landmarks (pixels x, y, visibility) → OpenPose-18 [18,3] with hips in OpenPose's place."""
+    out = np.zeros((18, 3), np.float32)
+    out[:, :2] = np.nan
+    if lm is None:
+        return out
+    lm = np.asarray(lm, np.float64)
+    xy = np.array([lm[i, :2] if i is not None else (np.nan, np.nan) for i in BLAZEPOSE_TO_OPENPOSE18])
+    vis = np.array([lm[i, 2] if i is not None else 0.0 for i in BLAZEPOSE_TO_OPENPOSE18])
+    # hips: computed from the raw landmarks, before any joint is dropped
+    sho_mid, hip_mid = (xy[R_SHO] + xy[L_SHO]) / 2, (xy[R_HIP] + xy[L_HIP]) / 2
+    down, across = hip_mid - sho_mid, xy[L_HIP] - xy[R_HIP]
+    xy[L_HIP] = xy[L_HIP] + HIP_DOWN * down + HIP_OUT * across
+    xy[R_HIP] = xy[R_HIP] + HIP_DOWN * down - HIP_OUT * across
+    xy[NECK] = sho_mid
+    vis[NECK] = min(vis[R_SHO], vis[L_SHO])
+    on_canvas = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+    keep = np.isfinite(xy).all(axis=1) & on_canvas & (vis >= MIN_VISIBILITY)
+    out[keep, :2] = xy[keep]
+    out[keep, 2] = vis[keep]
+    return out
+
+
+# ---- controlnet_aux backends --------------------------------------------------------------------------------
+def _weights(models_dir, files: dict, backend: str) -> dict:
+    where = "the folder given as models_dir (in ComfyUI: models/disco/annotators)"
+    if models_dir is None:
+        raise DependencyError(f"the {backend} backend needs its weights in a models folder; put "
+                              + ", ".join(f"{n} (from {u})" for n, u in files.items())
+                              + f" in {where} and pass it, or use backend='builtin'")
+    found = {}
+    for name, url in files.items():
+        path = Path(models_dir) / name
+        if not path.is_file():
+            raise DependencyError(f"the {backend} backend needs {path}: download {name} from {url} into "
+                                  f"{Path(models_dir)}, or use backend='builtin'")
+        found[name] = path
+    return found
+
+
+def _openpose(models_dir):
+    paths = _weights(models_dir, OPENPOSE_FILES, "openpose")
+    try:
+        from controlnet_aux.open_pose.body import Body
+    except ImportError as e:
+        raise DependencyError('the openpose backend needs controlnet-aux: pip install "comfyui-disco[annotators]" '
+                              f"({e})") from e
+    body = Body(str(paths["body_pose_model.pth"]))
+
+    def detect_one(image):
+        # Body expects BGR, as DisCo's annotator/openpose/run.py feeds it (cv2.imread)
+        candidate, subset = body(np.ascontiguousarray(image[:, :, ::-1]))
+        out = np.zeros((18, 3), np.float32)
+        out[:, :2] = np.nan
+        if len(subset) == 0:
+            return out
+        person = subset[0]  # DisCo keeps the first person
+        for j in range(18):
+            k = int(person[j])
+            if k >= 0:
+                out[j] = (candidate[k][0], candidate[k][1], candidate[k][2])
+        return out
+
+    return detect_one
+
+
+def _dwpose(models_dir):
+    paths = _weights(models_dir, DWPOSE_FILES, "dwpose")
+    try:
+        from controlnet_aux.dwpose.wholebody import Wholebody
+    except ImportError as e:
+        raise DependencyError('the dwpose backend needs controlnet-aux with mmpose, mmdet and mmcv: '
+                              'pip install "comfyui-disco[annotators]" && mim install "mmcv>=2.0.1" '
+                              f'"mmdet>=3.1.0" "mmpose>=1.1.0" ({e})') from e
+    try:
+        model = Wholebody(det_ckpt=str(paths["yolox_l_8x8_300e_coco_20211126_140236-d3bd2b23.pth"]),
+                          pose_ckpt=str(paths["dw-ll_ucoco_384.pth"]))
+    except NameError as e:  # controlnet_aux only warns when mmpose/mmdet are missing
+        raise DependencyError('the dwpose backend needs mmpose, mmdet and mmcv: mim install "mmcv>=2.0.1" '
+                              f'"mmdet>=3.1.0" "mmpose>=1.1.0" ({e})') from e
+
+    def detect_one(image):
+        out = np.zeros((18, 3), np.float32)
+        out[:, :2] = np.nan
+        candidate, subset = model(np.ascontiguousarray(image[:, :, ::-1]))
+        if len(candidate) == 0:
+            return out
+        body, score = candidate[0, :18], subset[0, :18]  # OpenPose-18 order, pixels
+        keep = score > 0.3  # controlnet_aux's own visibility threshold
+        out[keep, :2] = body[keep]
+        out[keep, 2] = score[keep]
+        return out
+
+    return detect_one
