@@ -1,0 +1,254 @@
+"""The one module that knows ComfyUI: model folder, devices, memory manager, progress, interrupt, tensor layouts.
+
+Every other node file talks to ComfyUI only through these functions. When ComfyUI cannot be imported (plain
+Python, unit tests) they fall back to plain torch: progress and interrupt become no-ops, the device comes from
+torch, and the model folder is `$DISCO_MODELS_DIR` (os.pathsep-separated) or `./models/disco`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..disco_core.errors import CheckpointError, InputError
+
+log = logging.getLogger("DisCo")
+
+MODEL_FOLDER = "disco"  # ComfyUI/models/disco, or a `disco:` entry in extra_model_paths.yaml
+CHECKPOINT_EXTENSIONS = {".safetensors", ".sft", ".pt", ".pth", ".ckpt"}
+WEIGHTS_HELP = (
+    "Get an official DisCo checkpoint (mp_rank_00_model_states.pt, e.g. the 'moretiktok_cfg' fine-tune) from the "
+    "links in https://github.com/Wangt-CN/DisCo#model-zoo, then either put the .pt file there as it is or convert "
+    "it once with `python -m disco_core convert mp_rank_00_model_states.pt <folder>/disco_moretiktok_cfg.safetensors` "
+    "(smaller, loads faster, no pickle)."
+)
+PREVIEW_MAX_SIZE = 512  # px, longest side of the step previews sent to the browser
+PREVIEWS_PER_CHUNK = 10  # step previews decode one frame with the VAE; about this many per chunk of frames
+
+IN_COMFYUI = importlib.util.find_spec("comfy") is not None and importlib.util.find_spec("folder_paths") is not None
+if IN_COMFYUI:
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    import comfy.utils
+    import folder_paths
+
+
+# ----------------------------------------------------------------------------------------------- model folder
+def register_model_folder() -> None:
+    """Add `models/disco` to ComfyUI's folders, keeping paths that extra_model_paths.yaml already gave it."""
+    if not IN_COMFYUI:
+        return
+    folder_paths.add_model_folder_path(MODEL_FOLDER, os.path.join(folder_paths.models_dir, MODEL_FOLDER))
+    paths, _ = folder_paths.folder_names_and_paths[MODEL_FOLDER]
+    folder_paths.folder_names_and_paths[MODEL_FOLDER] = (paths, set(CHECKPOINT_EXTENSIONS))
+
+
+def model_folders() -> list[str]:
+    if IN_COMFYUI:
+        return list(folder_paths.get_folder_paths(MODEL_FOLDER))
+    env = os.environ.get("DISCO_MODELS_DIR")
+    return [p for p in env.split(os.pathsep) if p] if env else [str(Path("models") / MODEL_FOLDER)]
+
+
+def annotator_folder() -> str:
+    """Where the optional openpose / dwpose detector weights go: models/disco/annotators."""
+    return os.path.join(model_folders()[0], "annotators")
+
+
+def list_checkpoints() -> list[str]:
+    """Checkpoint file names (relative to their model folder), sorted."""
+    if IN_COMFYUI:
+        return list(folder_paths.get_filename_list(MODEL_FOLDER))
+    names = set()
+    for folder in model_folders():
+        root = Path(folder)
+        if root.is_dir():
+            names.update(p.relative_to(root).as_posix() for p in root.rglob("*")
+                         if p.is_file() and p.suffix.lower() in CHECKPOINT_EXTENSIONS
+                         and "annotators" not in p.relative_to(root).parts)
+    return sorted(names)
+
+
+def missing_checkpoint_message(name: str | None) -> str:
+    folders = ", ".join(model_folders()) or f"models/{MODEL_FOLDER}"
+    found = list_checkpoints()
+    what = f"DisCo checkpoint '{name}' was not found" if name else "No DisCo checkpoint was found"
+    have = f" Files there now: {', '.join(found[:10])}." if found else " The folder is empty."
+    return (f"{what} in the '{MODEL_FOLDER}' model folder ({folders}).{have} Expected a .safetensors file made by "
+            f"`python -m disco_core convert` or an official DisCo .pt checkpoint. {WEIGHTS_HELP} Then refresh the "
+            f"browser (press R) so the list updates.")
+
+
+def checkpoint_path(name: str) -> str:
+    """Full path of a checkpoint listed by `list_checkpoints`; a CheckpointError that says what to do otherwise."""
+    if not name:
+        raise CheckpointError(missing_checkpoint_message(None))
+    if IN_COMFYUI:
+        path = folder_paths.get_full_path(MODEL_FOLDER, name)
+    else:
+        path = next((str(Path(f) / name) for f in model_folders() if (Path(f) / name).is_file()), None)
+    if path is None or not os.path.isfile(path):
+        raise CheckpointError(missing_checkpoint_message(name))
+    return path
+
+
+# ------------------------------------------------------------------------------------------ devices and dtypes
+def torch_device() -> torch.device:
+    if IN_COMFYUI:
+        return mm.get_torch_device()
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def offload_device() -> torch.device:
+    return mm.unet_offload_device() if IN_COMFYUI else torch.device("cpu")
+
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+def resolve_dtype(choice: str, device: torch.device | None = None) -> torch.dtype:
+    """'auto' -> what ComfyUI picks for a UNet on this device (fp32 on CPU, fp16/bf16 on GPUs)."""
+    if choice in DTYPES:
+        return DTYPES[choice]
+    if choice != "auto":
+        raise InputError(f"dtype '{choice}' is not one of auto, {', '.join(DTYPES)}. Pick one of those.")
+    device = device or torch_device()
+    if IN_COMFYUI:
+        picked = mm.unet_dtype(device=device, supported_dtypes=[torch.float16, torch.bfloat16, torch.float32])
+        return picked if picked in DTYPES.values() else torch.float16
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+# ------------------------------------------------------------------------------------------- memory manager
+class _PatcherRoot(torch.nn.Module):
+    """What the ModelPatcher holds: ComfyUI writes bookkeeping attributes (`device`, ...) on its module, and
+    DiscoModel.device is a read-only property, so the model sits one level down."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.disco = model
+
+
+class ManagedModel:
+    """The DISCO_MODEL value: a DiscoModel plus the ComfyUI ModelPatcher that moves it on and off the GPU.
+
+    The weights rest on the offload device; `ready()` asks ComfyUI's memory manager for room (evicting other
+    models) and returns the device to run on. Other nodes' models later evict this one the same way.
+    """
+
+    def __init__(self, model: torch.nn.Module, name: str = ""):
+        self.model = model
+        self.name = name
+        self.load_device = torch_device()
+        self.patcher = None
+        if IN_COMFYUI:
+            self.patcher = comfy.model_patcher.ModelPatcher(_PatcherRoot(model), load_device=self.load_device,
+                                                            offload_device=offload_device())
+
+    def ready(self, memory_required: int = 0) -> torch.device:
+        if self.patcher is not None:
+            # Plain torch layers cannot be partially loaded (only comfy.ops layers can), so load all of it.
+            mm.load_models_gpu([self.patcher], memory_required=memory_required, force_full_load=True)
+        else:
+            self.model.to(self.load_device)
+        return self.load_device
+
+    def __repr__(self) -> str:  # shown in ComfyUI error reports as the input value
+        return f"DisCoModel({self.name or 'unnamed'}, dtype={getattr(self.model, 'dtype', '?')})"
+
+
+# --------------------------------------------------------------------------------------- progress, interrupt
+def raise_if_interrupted() -> bool:
+    """ComfyUI's Cancel button: raises its InterruptProcessingException (so the run shows as interrupted, not
+    failed). Returns False otherwise, so it also serves as the core's `should_cancel` check."""
+    if IN_COMFYUI:
+        mm.throw_exception_if_processing_interrupted()
+    return False
+
+
+def _preview_image(preview):
+    if preview is None:
+        return None
+    from PIL import Image
+
+    array = (preview.detach().float().clamp(0, 1).cpu().numpy() * 255).round().astype("uint8")
+    return ("JPEG", Image.fromarray(array), PREVIEW_MAX_SIZE)
+
+
+def progress(total: int, node_id: str | None = None) -> Callable:
+    """An `on_step(info)` callback for the core: ComfyUI progress bar + latent preview + interrupt point."""
+    bar = comfy.utils.ProgressBar(total, node_id=node_id) if IN_COMFYUI else None
+
+    def on_step(info) -> None:
+        raise_if_interrupted()
+        if bar is not None:
+            bar.update_absolute(info.done, info.total, _preview_image(getattr(info, "preview", None)))
+
+    return on_step
+
+
+def preview_every(steps: int) -> int:
+    """Steps between previews (0 = none): only worth the VAE decode when someone is watching, i.e. in ComfyUI."""
+    return max(1, steps // PREVIEWS_PER_CHUNK) if IN_COMFYUI else 0
+
+
+def simple_progress(total: int, node_id: str | None = None) -> Callable[[int], None]:
+    """`update(done)` for loops without previews (pose detection, smoothing); also an interrupt point."""
+    bar = comfy.utils.ProgressBar(total, node_id=node_id) if IN_COMFYUI else None
+
+    def update(done: int, new_total: int | None = None) -> None:
+        raise_if_interrupted()
+        if bar is not None:
+            bar.update_absolute(done, new_total)
+
+    return update
+
+
+# ---------------------------------------------------------------------------------------------- tensor layouts
+def image_to_bchw(image: torch.Tensor, name: str = "image") -> torch.Tensor:
+    """ComfyUI IMAGE [B,H,W,C] (C=3, or 4 with alpha dropped) 0..1 -> float32 [B,3,H,W] on the CPU."""
+    if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
+        raise InputError(f"'{name}' must be an IMAGE tensor [batch, height, width, 3]; got "
+                         f"{type(image).__name__} {tuple(getattr(image, 'shape', ()))}. Connect an IMAGE output.")
+    if image.ndim == 3:
+        image = image[None]
+    if image.shape[-1] not in (3, 4):
+        raise InputError(f"'{name}' has {image.shape[-1]} channels; expected RGB [B,H,W,3]. Convert it to RGB.")
+    return image[..., :3].permute(0, 3, 1, 2).float().cpu().contiguous()
+
+
+def mask_to_b1hw(mask: torch.Tensor, height: int, width: int, name: str = "mask") -> torch.Tensor:
+    """ComfyUI MASK [B,H,W] or [H,W] 0..1 -> float32 [B,1,height,width] (resized if its size differs)."""
+    if mask.ndim == 2:
+        mask = mask[None]
+    if mask.ndim == 4 and mask.shape[-1] == 1:
+        mask = mask[..., 0]
+    if mask.ndim != 3:
+        raise InputError(f"'{name}' must be a MASK [batch, height, width]; got shape {tuple(mask.shape)}.")
+    mask = mask[:, None].float().cpu()
+    if mask.shape[-2:] != (height, width):
+        mask = torch.nn.functional.interpolate(mask, size=(height, width), mode="bilinear", align_corners=False)
+    return mask.clamp(0, 1)
+
+
+def bchw_to_image(x: torch.Tensor) -> torch.Tensor:
+    """[B,C,H,W] 0..1 -> ComfyUI IMAGE [B,H,W,3] float32 on the CPU (C=1 is repeated to grey)."""
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return x.permute(0, 2, 3, 1).float().cpu().contiguous()
+
+
+def to_image(frames: torch.Tensor) -> torch.Tensor:
+    """Any [T,H,W,3] frames (uint8 0..255 or float 0..1, numpy or torch) -> ComfyUI IMAGE float32 on the CPU."""
+    frames = torch.as_tensor(frames)
+    if frames.dtype == torch.uint8:
+        return frames.float().div_(255.0).contiguous()
+    return frames.float().clamp(0, 1).cpu().contiguous()

@@ -1,0 +1,70 @@
+"""Disentangle Image: reference photo (+ optional person mask) -> DISCO_REFERENCE, foreground, background, mask."""
+from __future__ import annotations
+
+from ..disco_core.errors import DependencyError
+from . import comfy_glue as glue
+from .sockets import DISCO_REFERENCE, DiscoReference
+
+
+def _segment(image_bchw):
+    try:
+        from ..disco_core.segment import segment_person
+    except ImportError as e:
+        raise DependencyError(
+            f"No mask is connected and the built-in person segmenter is unavailable ({e}). Connect a MASK "
+            "(1 = person) from any segmentation node, or install the pack's 'pose' extra "
+            "(pip install 'mediapipe>=0.10.9,<0.10.22') and restart ComfyUI.") from e
+    return segment_person(image_bchw)
+
+
+class DisCoDisentangleImage:
+    CATEGORY = "DisCo"
+    DESCRIPTION = (
+        "Splits the reference photo into the person (foreground, what DisCo's CLIP branch sees) and the scene "
+        "(background, what its background ControlNet keeps). Without a mask the person is found with the "
+        "built-in segmenter. Only the first image of a batch is used."
+    )
+    RETURN_TYPES = (DISCO_REFERENCE, "IMAGE", "IMAGE", "MASK")
+    RETURN_NAMES = ("reference", "foreground", "background", "mask")
+    OUTPUT_TOOLTIPS = (
+        "Photo and person mask, for the DisCo Sampler (and Pose Sequence retargeting).",
+        "The person on black [1,H,W,3].",
+        "The scene with the person blacked out [1,H,W,3].",
+        "Person mask [1,H,W], 1 = person.",
+    )
+    FUNCTION = "disentangle"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "image": ("IMAGE", {"tooltip": "Photo of one person, any size (the first image of a batch is "
+                                               "used). Full body, facing the camera works best."}),
+            },
+            "optional": {
+                "mask": ("MASK", {"tooltip": "Person mask, 0..1, 1 = person; resized to the photo if its size "
+                                             "differs. Leave empty to use the built-in segmenter."}),
+                "invert_mask": ("BOOLEAN", {
+                    "default": False,
+                    "tooltip": "Turn the mask around. Use it for LoadImage's alpha mask, where 1 marks the "
+                               "transparent (background) pixels."}),
+            },
+        }
+
+    def disentangle(self, image, mask=None, invert_mask=False):
+        photo = glue.image_to_bchw(image, "image")[:1]
+        height, width = photo.shape[-2:]
+        if mask is None:
+            person = _segment(photo)
+        else:
+            person = glue.mask_to_b1hw(mask, height, width, "mask")[:1]
+        if invert_mask:
+            person = 1.0 - person
+        reference = DiscoReference(image=photo, mask=person)
+        foreground = glue.bchw_to_image(photo * person)
+        background = glue.bchw_to_image(photo * (1.0 - person))
+        return (reference, foreground, background, person[:, 0].contiguous())
+
+
+NODE_CLASS_MAPPINGS = {"DisCoDisentangleImage": DisCoDisentangleImage}
+NODE_DISPLAY_NAME_MAPPINGS = {"DisCoDisentangleImage": "Disentangle Image"}

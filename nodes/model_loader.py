@@ -1,0 +1,66 @@
+"""Load DisCo Model: a checkpoint from models/disco -> DISCO_MODEL (weights handed to ComfyUI's memory manager)."""
+from __future__ import annotations
+
+import os
+
+from ..disco_core import load_model
+from . import comfy_glue as glue
+from .sockets import DISCO_MODEL
+
+CFG_VARIANTS = {"auto": None, "blank-image": "blank", "zeros": "zeros"}
+
+
+class DisCoModelLoader:
+    CATEGORY = "DisCo"
+    DESCRIPTION = (
+        "Loads a DisCo checkpoint from the 'models/disco' folder (or a 'disco:' path in extra_model_paths.yaml): "
+        "a .safetensors file made by `python -m disco_core convert`, or an official DisCo .pt file. The weights "
+        "rest on the CPU and ComfyUI moves them to the GPU when the sampler runs, offloading other models. "
+        "The official DisCo weights are released for research use; check their licence before other uses."
+    )
+    RETURN_TYPES = (DISCO_MODEL,)
+    RETURN_NAMES = ("model",)
+    OUTPUT_TOOLTIPS = ("The DisCo model, for the DisCo Sampler.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        glue.register_model_folder()
+        return {"required": {
+            "checkpoint": (glue.list_checkpoints(), {
+                "tooltip": "Checkpoint file in ComfyUI/models/disco (.safetensors from `python -m disco_core "
+                           "convert`, or an official mp_rank_00_model_states.pt)."}),
+            "dtype": (["auto", "fp16", "bf16", "fp32"], {
+                "default": "auto",
+                "tooltip": "Weight and compute precision. auto: what ComfyUI picks for this device (fp32 on CPU, "
+                           "fp16/bf16 on GPUs). fp16 halves memory (about 2.2 GB of weights instead of 4.4 GB)."}),
+            "cfg_variant": (list(CFG_VARIANTS), {
+                "default": "auto",
+                "tooltip": "How the unconditional branch of classifier-free guidance is built. blank-image: "
+                           "CLIP of a blank image (checkpoints trained with CFG, e.g. *_cfg); zeros: zero "
+                           "embeddings (the *_nocfg checkpoints); auto: read from the checkpoint."}),
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, checkpoint):
+        glue.register_model_folder()
+        if checkpoint in glue.list_checkpoints():
+            return True
+        return glue.missing_checkpoint_message(checkpoint)
+
+    @classmethod
+    def IS_CHANGED(cls, checkpoint, **_):
+        try:
+            return os.path.getmtime(glue.checkpoint_path(checkpoint))
+        except Exception:  # the error itself is reported when the node runs
+            return ""
+
+    def load(self, checkpoint, dtype="auto", cfg_variant="auto"):
+        path = glue.checkpoint_path(checkpoint)
+        model = load_model(path, device=glue.offload_device(), dtype=glue.resolve_dtype(dtype),
+                           uncond=CFG_VARIANTS[cfg_variant])
+        return (glue.ManagedModel(model, name=checkpoint),)
+
+
+NODE_CLASS_MAPPINGS = {"DisCoModelLoader": DisCoModelLoader}
+NODE_DISPLAY_NAME_MAPPINGS = {"DisCoModelLoader": "Load DisCo Model"}

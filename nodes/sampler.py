@@ -1,0 +1,105 @@
+"""DisCo Sampler: model + reference + poses (+ background) -> IMAGE frames, one per pose frame, and fps."""
+from __future__ import annotations
+
+from ..disco_core import SCHEDULERS, animate
+from ..disco_core.preprocess import FIT_MODES
+from ..disco_core.errors import InputError
+from . import comfy_glue as glue
+from .sockets import DISCO_MODEL, DISCO_POSES, DISCO_REFERENCE
+
+DEFAULT_FPS = 24.0  # when neither the poses nor the video they came from carried a frame rate
+SEED_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+class DisCoSampler:
+    CATEGORY = "DisCo"
+    DESCRIPTION = (
+        "Animates the reference person so that they follow the pose sequence: one output frame per pose frame. "
+        "The background comes from the reference photo, or from the optional background image(s) "
+        "(background swap). Shows a preview while it samples; Cancel stops it between steps."
+    )
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("frames", "fps")
+    OUTPUT_TOOLTIPS = ("Generated frames [T,H,W,3], float 0..1, T = number of pose frames.",
+                       "Frame rate of the poses (frames per second), for CreateVideo / Video Combine.")
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (DISCO_MODEL, {"tooltip": "From Load DisCo Model."}),
+                "reference": (DISCO_REFERENCE, {"tooltip": "From Disentangle Image: the person and the scene."}),
+                "poses": (DISCO_POSES, {"tooltip": "From Pose Sequence: one skeleton per output frame."}),
+                "seed": ("INT", {"default": 42, "min": 0, "max": SEED_MAX, "control_after_generate": True,
+                                 "tooltip": "Random seed of the starting noise (integer). Same seed and "
+                                            "settings give the same video on the same device."}),
+                "steps": ("INT", {"default": 50, "min": 1, "max": 1000,
+                                  "tooltip": "Denoising steps per frame (count). DisCo used 50; 20-30 is often "
+                                             "enough with ddim/dpm++; time grows linearly."}),
+                "cfg": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 20.0, "step": 0.05, "round": 0.01,
+                                  "tooltip": "Classifier-free guidance scale (unitless); ≤ 1 turns guidance off "
+                                             "(2x faster). 1.5 for the *_cfg checkpoints, 3 for *_nocfg."}),
+                "scheduler": (list(SCHEDULERS), {"default": "ddim" if "ddim" in SCHEDULERS else SCHEDULERS[0],
+                                                 "tooltip": "Sampler algorithm. ddim is what DisCo used."}),
+                "width": ("INT", {"default": 256, "min": 64, "max": 2048, "step": 8,
+                                  "tooltip": "Output width in pixels (multiple of 8). DisCo was trained at "
+                                             "256x256; other sizes work but drift from the training data."}),
+                "height": ("INT", {"default": 256, "min": 64, "max": 2048, "step": 8,
+                                   "tooltip": "Output height in pixels (multiple of 8)."}),
+                "fit": (list(FIT_MODES), {"default": "crop",
+                                          "tooltip": "How photo, background and poses are brought to width x "
+                                                     "height: crop = centre crop, pad = letterbox with black, "
+                                                     "official = exactly DisCo's own preprocessing."}),
+                "frames_per_batch": ("INT", {"default": 8, "min": 1, "max": 256,
+                                             "tooltip": "Frames denoised together (count). Lower it if you run "
+                                                        "out of GPU memory; it does not change the result "
+                                                        "with noise_mode per_frame."}),
+            },
+            "optional": {
+                "background": ("IMAGE", {"tooltip": "Background swap: one image for every frame, or one per "
+                                                    "pose frame [T,H,W,3]. Empty: the reference photo's own "
+                                                    "background."}),
+                "noise_mode": (["per_frame", "official"], {
+                    "default": "per_frame",
+                    "tooltip": "per_frame: each frame's noise depends only on seed and frame index (results do "
+                               "not change with frames_per_batch). official: one draw per batch, as the DisCo "
+                               "code does (for comparisons)."}),
+                "pose_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
+                                         "tooltip": "Strength of the pose ControlNet (multiplier, 1 = as "
+                                                    "trained; 0 ignores the poses)."}),
+                "background_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
+                                               "tooltip": "Strength of the background ControlNet (multiplier, 1 "
+                                                          "= as trained; 0 ignores the background)."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, width=256, height=256):
+        # naming width/height here turns off ComfyUI's own min/max check for them, so check the range too
+        if not (64 <= width <= 2048 and 64 <= height <= 2048) or width % 8 or height % 8:
+            return (f"width and height must be multiples of 8 between 64 and 2048 pixels (got {width}x{height}); "
+                    "DisCo was trained at 256x256.")
+        return True
+
+    def sample(self, model, reference, poses, seed, steps, cfg, scheduler, width, height, fit,
+               frames_per_batch, background=None, noise_mode="per_frame", pose_scale=1.0,
+               background_scale=1.0):
+        if len(poses) == 0:
+            raise InputError("The pose sequence is empty: Pose Sequence produced no frames. Check its input.")
+        model.ready()
+        chunks = -(-len(poses) // frames_per_batch)
+        frames = animate(
+            model.model, reference.image, reference.mask, poses.rendered,
+            background=None if background is None else glue.image_to_bchw(background, "background"),
+            height=height, width=width, fit_mode=fit, num_inference_steps=steps, guidance_scale=cfg,
+            scheduler=scheduler, seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode,
+            pose_scale=pose_scale, background_scale=background_scale,
+            on_step=glue.progress(steps * chunks), preview_every=glue.preview_every(steps),
+            should_cancel=glue.raise_if_interrupted,
+        )
+        return (glue.to_image(frames), float(poses.fps or DEFAULT_FPS))
+
+
+NODE_CLASS_MAPPINGS = {"DisCoSampler": DisCoSampler}
+NODE_DISPLAY_NAME_MAPPINGS = {"DisCoSampler": "DisCo Sampler"}
