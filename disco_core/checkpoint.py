@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .config import DiscoConfig
 from .errors import CheckpointError, InputError
@@ -189,9 +189,19 @@ def convert_checkpoint(src: str | Path, dst: str | Path, configs=None, uncond: s
     metadata = {FORMAT_KEY: FORMAT_VERSION, CONFIG_KEY: cfg.to_json(), VARIANT_KEY: cfg.variant}
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_suffix(".safetensors.part")
-    save_file(tensors, str(tmp), metadata=metadata)
+    tmp.write_bytes(_canonical_header(save(tensors, metadata=metadata)))
     tmp.replace(dst)  # a crash mid-write never leaves a half file under the real name
     return dst
+
+
+def _canonical_header(data: bytes) -> bytes:
+    """safetensors writes its header from a hash map (order varies per run); sort it so equal input gives
+    byte-identical files. The length is unchanged, so the tensor offsets stay valid."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    if len(header) > n:
+        return data
+    return data[:8] + header.ljust(n, b" ") + data[8 + n:]
 
 
 def _restore_buffers(model: DiscoModel, device) -> None:
