@@ -9,7 +9,8 @@ from .encode import background_latents, clip_tokens, decode, uncond_tokens
 from .errors import InputError
 from .model import DiscoModel
 from .noise import NOISE_MODES, background_generator, initial_latents
-from .preprocess import background_input, check_image, clip_input, fit, fit_window
+from .preprocess import background_input, check_image, clip_input, fit_window
+from .preprocess import fit as fit_to_size
 from .sampling import Conditioning, StepInfo, denoise, make_scheduler
 
 
@@ -35,7 +36,7 @@ def _preview(model: DiscoModel, info: StepInfo) -> torch.Tensor:
 
 @torch.no_grad()
 def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, poses: torch.Tensor, *,
-            background: torch.Tensor | None = None, height: int = 256, width: int = 256, fit_mode: str = "crop",
+            background: torch.Tensor | None = None, height: int = 256, width: int = 256, fit: str = "crop",
             num_inference_steps: int = 50, guidance_scale: float = 1.5, scheduler: str = "ddim", seed: int = 42,
             frames_per_batch: int = 8, noise_mode: str = "per_frame", pose_scale: float = 1.0,
             background_scale: float = 1.0, uncond: str | None = None, eta: float = 0.0,
@@ -46,7 +47,7 @@ def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, pose
     reference: [1, 3, H, W] photo in 0..1; mask: [1, 1, H, W] person mask in 0..1 (1 = person);
     poses: [T, 3, h, w] rendered skeletons in 0..1 at their canvas size; background: optional [1 or T, 3, H', W']
     in 0..1 that replaces the photo's own background (used as is, no person hole).
-    `fit_mode`: how every input is brought to height x width ('crop' centre crop, 'pad', or 'official').
+    `fit`: how every input is brought to height x width ('crop' centre crop, 'pad', or 'official').
     Returns float32 CPU frames [T, height, width, 3] in 0..1.
     """
     _check_options(model, height, width, num_inference_steps, frames_per_batch, noise_mode, uncond)
@@ -65,7 +66,7 @@ def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, pose
     uncond = uncond or model.config.uncond
 
     # 1. Reference encodings, once per video.
-    window = fit_window(*reference.shape[-2:], height, width, fit_mode)
+    window = fit_window(*reference.shape[-2:], height, width, fit)
     clip_pixels = clip_input(reference, mask, window, model.config.clip_image_size)
     tokens = clip_tokens(model, clip_pixels)
     unc = uncond_tokens(model, clip_pixels, tokens, uncond) if guidance_scale > 1 else None
@@ -73,7 +74,7 @@ def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, pose
         bg_latents = background_latents(model, background_input(reference, mask, window, height, width),
                                         generator=background_generator(seed, noise_mode))
     elif background.shape[0] == 1:
-        bg_latents = background_latents(model, fit(background, height, width, fit_mode, "replicate") * 2 - 1,
+        bg_latents = background_latents(model, fit_to_size(background, height, width, fit, "replicate") * 2 - 1,
                                         generator=background_generator(seed, noise_mode))
 
     # 2. Frames in chunks; noise depends on (seed, frame index) only, unless noise_mode == "official".
@@ -82,9 +83,9 @@ def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, pose
     chunks = [range(s, min(s + frames_per_batch, num_frames)) for s in range(0, num_frames, frames_per_batch)]
     frames_out = []
     for index, frames in enumerate(chunks):
-        pose = fit(poses[frames.start:frames.stop].to(device), height, width, fit_mode)
+        pose = fit_to_size(poses[frames.start:frames.stop].to(device), height, width, fit)
         if background is not None and background.shape[0] > 1:
-            chunk_bg = fit(background[frames.start:frames.stop], height, width, fit_mode, "replicate") * 2 - 1
+            chunk_bg = fit_to_size(background[frames.start:frames.stop], height, width, fit, "replicate") * 2 - 1
             bg = torch.cat([background_latents(model, chunk_bg[i:i + 1],
                                                generator=background_generator(seed, noise_mode, f))
                             for i, f in enumerate(frames)])

@@ -115,7 +115,7 @@ def run(args) -> int:
         bar.total = info.total
         bar.update(1)
 
-    frames = animate(model, reference, mask, poses, height=height, width=width, fit_mode=args.fit,
+    frames = animate(model, reference, mask, poses, height=height, width=width, fit=args.fit,
                      num_inference_steps=args.steps, guidance_scale=args.cfg, scheduler=args.scheduler,
                      seed=args.seed, frames_per_batch=args.frames_per_batch, noise_mode=args.noise,
                      on_step=on_step)
