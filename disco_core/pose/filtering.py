@@ -143,7 +143,7 @@ def resample_indices(n_frames: int, src_fps: float, dst_fps: float) -> np.ndarra
 
 def resample_fps(seq: PoseSequence, src_fps: float | None, dst_fps: float) -> tuple[PoseSequence, np.ndarray]:
     """Poses at `dst_fps` by timestamp; returns (poses, source frame index per output frame)."""
-    src = src_fps or seq.fps
+    src = seq.fps if src_fps is None else src_fps
     if src is None:
         raise InputError("the source fps is unknown: give src_fps (the driving video's frame rate)")
     idx = resample_indices(len(seq), float(src), float(dst_fps))
