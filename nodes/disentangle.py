@@ -1,12 +1,15 @@
 """Disentangle Image: reference photo (+ optional person mask) -> DISCO_REFERENCE, foreground, background, mask."""
 from __future__ import annotations
 
+import torch
+
 from ..disco_core.errors import DependencyError
 from . import comfy_glue as glue
 from .sockets import DISCO_REFERENCE, DiscoReference
 
 
-def _segment(image_bchw):
+def _segment(image_bchw) -> torch.Tensor:
+    """Built-in person mask of a [1,3,H,W] photo -> [1,1,H,W], 1 = person."""
     try:
         from ..disco_core.segment import segment_person
     except ImportError as e:
@@ -14,7 +17,8 @@ def _segment(image_bchw):
             f"No mask is connected and the built-in person segmenter is unavailable ({e}). Connect a MASK "
             "(1 = person) from any segmentation node, or install the pack's 'pose' extra "
             "(pip install 'mediapipe>=0.10.9,<0.10.22') and restart ComfyUI.") from e
-    return segment_person(image_bchw)
+    person = segment_person(glue.bchw_to_image(image_bchw)[0].numpy())
+    return torch.from_numpy(person).float()[None, None]
 
 
 class DisCoDisentangleImage:

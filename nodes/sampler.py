@@ -92,7 +92,7 @@ class DisCoSampler:
         frames = animate(
             model.model, reference.image, reference.mask, poses.rendered,
             background=None if background is None else glue.image_to_bchw(background, "background"),
-            height=height, width=width, fit_mode=fit, num_inference_steps=steps, guidance_scale=cfg,
+            height=height, width=width, fit=fit, num_inference_steps=steps, guidance_scale=cfg,
             scheduler=scheduler, seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode,
             pose_scale=pose_scale, background_scale=background_scale,
             on_step=glue.progress(steps * chunks), preview_every=glue.preview_every(steps),

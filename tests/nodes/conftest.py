@@ -1,0 +1,105 @@
+"""Fixtures for node tests: the pack imported the way ComfyUI imports it, a tiny real model, real images."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+PACK_NAME = "disco_comfy_pack"  # ComfyUI uses the folder path as the module name; any name works
+
+
+def load_pack():
+    """Import the repository as a package (relative imports between nodes/ and disco_core/ work as in ComfyUI)."""
+    if PACK_NAME not in sys.modules:
+        spec = importlib.util.spec_from_file_location(PACK_NAME, ROOT / "__init__.py",
+                                                      submodule_search_locations=[str(ROOT)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACK_NAME] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{PACK_NAME}.nodes")
+
+
+@pytest.fixture(scope="session")
+def pack():
+    return load_pack()
+
+
+@pytest.fixture(scope="session")
+def core(pack):
+    return importlib.import_module(f"{PACK_NAME}.disco_core")
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    data = SHARED / "data"
+    if not data.is_dir():
+        pytest.skip(f"shared test data not found at {data}")
+    return data
+
+
+@pytest.fixture(scope="session")
+def parity_dir():
+    path = SHARED / "reference" / "parity" / "image"
+    if not (path / "weights.safetensors").is_file():
+        pytest.skip(f"parity fixture not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory, core, parity_dir):
+    """A models/disco folder holding the tiny fixture model converted to our .safetensors format."""
+    folder = tmp_path_factory.mktemp("models") / "disco"
+    folder.mkdir()
+    core.convert_checkpoint(parity_dir / "weights.safetensors", folder / "tiny.safetensors",
+                            configs=parity_dir / "configs.json")
+    return folder
+
+
+@pytest.fixture
+def model_env(models_dir, monkeypatch):
+    monkeypatch.setenv("DISCO_MODELS_DIR", str(models_dir))
+    return models_dir
+
+
+def image_tensor(path: Path) -> torch.Tensor:
+    """A file as a ComfyUI IMAGE [1,H,W,3] float 0..1 (as LoadImage gives it)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return torch.from_numpy(np.asarray(im.convert("RGB"), np.float32) / 255.0)[None]
+
+
+def mask_tensor(path: Path) -> torch.Tensor:
+    """A mask file (0/255 or 0/1) as a ComfyUI MASK [1,H,W], 1 = person."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        a = np.asarray(im.convert("L"), np.float32)
+    return torch.from_numpy((a > 0).astype(np.float32))[None]
+
+
+@pytest.fixture(scope="session")
+def photo(shared_data):
+    return image_tensor(shared_data / "disco_demo" / "images" / "00035.png")
+
+
+@pytest.fixture(scope="session")
+def photo_mask(shared_data):
+    return mask_tensor(shared_data / "disco_demo" / "masks" / "00035.png")
+
+
+@pytest.fixture(scope="session")
+def driving_frames(shared_data):
+    """The shared dance clip as an IMAGE batch [45,350,350,3]."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(shared_data / "clips" / "dance_fullbody_350.webp") as im:
+        frames = [np.asarray(f.convert("RGB"), np.float32) / 255.0 for f in ImageSequence.Iterator(im)]
+    return torch.from_numpy(np.stack(frames))
