@@ -1,9 +1,14 @@
 """Poses for DisCo: one keypoint representation, DisCo-exact rendering, detection, clean-up, retargeting.
 
-Detection backends import their heavy dependencies only when used.
+Detection backends import their heavy dependencies (mediapipe, controlnet_aux) only when they run.
 """
+from .detect import detect_poses
+from .filtering import fill_missing, resample_fps, resample_indices, sanitize, smooth_poses
 from .keypoints import PoseSequence, load_pose_file, parse_pose_obj, parse_pose_text
+from .preview import draw_pose_preview
 from .render import crop_resize_cond, render_coco17, render_pose, render_pose_sequence
+from .retarget import retarget_poses
 
 __all__ = ["PoseSequence", "load_pose_file", "parse_pose_obj", "parse_pose_text", "render_pose",
-           "render_pose_sequence", "render_coco17", "crop_resize_cond"]
+           "render_pose_sequence", "render_coco17", "crop_resize_cond", "detect_poses", "retarget_poses",
+           "smooth_poses", "fill_missing", "sanitize", "resample_fps", "resample_indices", "draw_pose_preview"]

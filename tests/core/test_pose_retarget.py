@@ -100,6 +100,12 @@ def test_empty_reference_is_an_input_error():
 def test_real_preview(tmp_path):
     """Reference disco_demo/00035 (detected), driver sequences/001 (its OpenPose JSON): the preview image
     is written for people to look at; the figure must stay near the reference body and on the canvas."""
+    make_real_preview(tmp_path)
+
+
+def make_real_preview(out_dir):
+    """Also runnable by hand: `python -c "import sys; sys.path.insert(0, 'tests/core');
+    import test_pose_retarget as t; t.make_real_preview('.')"` writes retarget_preview.png."""
     pytest.importorskip("mediapipe")
     from PIL import Image
 
@@ -122,5 +128,5 @@ def test_real_preview(tmp_path):
     assert abs(out_sw / ref_sw - 1) < 0.15
     preview = draw_pose_preview(photo, out, frames=[0, 4, 8])
     assert preview.shape == photo.shape and not np.array_equal(preview, photo)
-    Image.fromarray(preview).save(tmp_path / "retarget_preview.png")
+    Image.fromarray(preview).save(Path(out_dir) / "retarget_preview.png")
     return preview
