@@ -7,8 +7,10 @@ ratio=(1, 1))` fallback does; for square outputs `crop` and `official` agree.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from .errors import InputError
 
@@ -62,6 +64,16 @@ def fit(x: torch.Tensor, height: int, width: int, mode: str, fill: str = "zeros"
     return resize(take_window(x, window, fill), (height, width), "bilinear")
 
 
+def pil_resize_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
+    """The official CLIP mask path: a uint8 PIL image resized bicubically (PIL's filter, clipped to 0..255)."""
+    out = []
+    for m in mask[:, 0].detach().cpu():
+        img = Image.fromarray((m.clamp(0, 1) * 255).round().to(torch.uint8).numpy(), mode="L")
+        arr = np.asarray(img.resize((size, size), Image.BICUBIC), dtype=np.float32) / 255
+        out.append(torch.from_numpy(arr))
+    return torch.stack(out)[:, None].to(mask)
+
+
 def clip_normalize(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(CLIP_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
@@ -76,8 +88,7 @@ def clip_input(image: torch.Tensor, mask: torch.Tensor, window, clip_size: int) 
     img = pad_to_square(take_window(image, window, "replicate"))
     msk = pad_to_square(take_window(mask, window, "zeros"))
     img = resize(img, (clip_size, clip_size), "bicubic", antialias=False)
-    msk = resize(msk, (clip_size, clip_size), "bicubic", antialias=True)
-    return clip_normalize(img) * msk
+    return clip_normalize(img) * pil_resize_mask(msk, clip_size)
 
 
 def background_input(image: torch.Tensor, mask: torch.Tensor, window, height: int, width: int) -> torch.Tensor:
