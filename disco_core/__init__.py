@@ -1,11 +1,20 @@
-"""DisCo (CVPR 2024) human dance generation: the model, its checkpoints and a sampler. No ComfyUI imports."""
-from .checkpoint import convert_checkpoint, load_model
-from .config import DiscoConfig
-from .errors import Cancelled, CheckpointError, DependencyError, DiscoError, InputError
-from .model import DiscoModel, build_model
-from .pipeline import animate
-from .sampling import SCHEDULERS, StepInfo
+"""DisCo (CVPR 2024) human dance generation: the model, its checkpoints and a sampler. No ComfyUI imports.
 
-__all__ = ["animate", "load_model", "convert_checkpoint", "build_model", "DiscoModel", "DiscoConfig",
-           "SCHEDULERS", "StepInfo", "DiscoError", "CheckpointError", "InputError", "DependencyError",
-           "Cancelled"]
+Names are imported on first use, so the pose and mask tools start without loading diffusers.
+"""
+import importlib
+
+from .errors import Cancelled, CheckpointError, DependencyError, DiscoError, InputError
+
+_LAZY = {
+    "animate": ".pipeline", "load_model": ".checkpoint", "convert_checkpoint": ".checkpoint",
+    "build_model": ".model", "DiscoModel": ".model", "DiscoConfig": ".config", "SCHEDULERS": ".sampling",
+    "StepInfo": ".sampling",
+}
+__all__ = sorted(_LAZY) + ["DiscoError", "CheckpointError", "InputError", "DependencyError", "Cancelled"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
