@@ -86,13 +86,14 @@ def parse_assignment(text: str) -> tuple[str, str, object]:
     return node.strip(), name.strip(), value
 
 
-def output_files(history_entry: dict) -> list[dict]:
-    """Files the run saved: `{filename, subfolder, type, node}` from every output node's UI message."""
+def output_files(history_entry: dict, types=("output",)) -> list[dict]:
+    """Files the run saved: `{filename, subfolder, type, node}` from every output node's UI message. By default
+    only saved results (type "output"), not previews (type "temp")."""
     files = []
     for node_id, ui in (history_entry.get("outputs") or {}).items():
         for kind in ("images", "gifs", "videos", "video", "audio"):
             for item in ui.get(kind) or []:
-                if isinstance(item, dict) and "filename" in item:
+                if isinstance(item, dict) and "filename" in item and (types is None or item.get("type") in types):
                     files.append({**item, "node": node_id})
     return files
 
@@ -169,6 +170,10 @@ class ComfyClient:
         status, resp = self.post_json("/prompt", {"prompt": prompt, "client_id": self.client_id,
                                                   "extra_data": extra_data or {}})
         node_errors = resp.get("node_errors") or {}
+        if status == 200 and node_errors and resp.get("prompt_id"):
+            # ComfyUI queued the outputs that did validate (a partial prompt); don't let half a workflow run
+            self.post_json("/queue", {"delete": [resp["prompt_id"]]})
+            self.interrupt(resp["prompt_id"])
         if status != 200 or node_errors:
             err = resp.get("error") or {}
             message = err.get("message") if isinstance(err, dict) else str(err)

@@ -1,0 +1,267 @@
+"""Write the example workflows in both formats from one description per graph.
+
+    python scripts/build_workflows.py            # rewrites workflows/*.json and workflows/api/*.json
+
+UI format (what the canvas loads, schema 0.4) and API format (what /prompt runs) are generated from the same
+nodes and links, with widget values placed by each node's input order (ours from INPUT_TYPES, core nodes from
+tests/nodes/core_nodes.json), so the two never drift apart. tests/nodes/test_workflows.py checks the result.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT_UI, OUT_API = ROOT / "workflows", ROOT / "workflows" / "api"
+CORE_NODES = ROOT / "tests" / "nodes" / "core_nodes.json"
+SHARED = ROOT.parent / "shared" / "data"
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+CHECKPOINT = "disco_moretiktok_cfg.safetensors"
+COLUMN, ROW = 380, 60  # layout grid, canvas pixels
+
+
+def node_defs() -> dict:
+    """/object_info-like definitions for our nodes and the core nodes the workflows use."""
+    spec = importlib.util.spec_from_file_location("disco_workflow_pack", ROOT / "__init__.py",
+                                                  submodule_search_locations=[str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    nodes = importlib.import_module(f"{spec.name}.nodes")
+    defs = json.loads(CORE_NODES.read_text())["nodes"]
+    for node_id, cls in nodes.NODE_CLASS_MAPPINGS.items():
+        spec_in = cls.INPUT_TYPES()
+        defs[node_id] = {
+            "input": {k: v for k, v in spec_in.items() if k != "hidden"},
+            "input_order": {k: list(v) for k, v in spec_in.items() if k != "hidden"},
+            "output": list(cls.RETURN_TYPES), "output_name": list(cls.RETURN_NAMES),
+            "display_name": nodes.NODE_DISPLAY_NAME_MAPPINGS[node_id],
+        }
+    return defs
+
+
+def input_kind(entry) -> str:
+    kind = entry[0]
+    return "COMBO" if isinstance(kind, list) else kind
+
+
+def is_widget(entry) -> bool:
+    opts = entry[1] if len(entry) > 1 else {}
+    return input_kind(entry) in WIDGET_TYPES and not opts.get("forceInput")
+
+
+def ordered_inputs(d: dict) -> list[tuple[str, list]]:
+    return [(name, d["input"][section][name]) for section in ("required", "optional")
+            for name in d["input_order"].get(section, [])]
+
+
+class Graph:
+    """Nodes with titles, widget values by name and links by socket name; writes both formats."""
+
+    def __init__(self, defs: dict):
+        self.defs = defs
+        self.nodes: list[dict] = []
+        self.links: list[tuple] = []  # (from_id, output_name, to_id, input_name)
+        self.notes: list[dict] = []
+
+    def add(self, kind: str, title: str | None, col: int, row: int, **widgets) -> int:
+        node_id = len(self.nodes) + len(self.notes) + 1
+        self.nodes.append({"id": node_id, "type": kind, "title": title, "pos": [col * COLUMN, row * ROW],
+                           "widgets": widgets})
+        return node_id
+
+    def note(self, text: str, col: int, row: int) -> None:
+        node_id = len(self.nodes) + len(self.notes) + 1
+        self.notes.append({"id": node_id, "type": "Note", "pos": [col * COLUMN, row * ROW], "size": [340, 160],
+                           "flags": {}, "order": 0, "mode": 0, "inputs": [], "outputs": [],
+                           "properties": {}, "widgets_values": [text], "color": "#432", "bgcolor": "#653"})
+
+    def link(self, src: int, output: str, dst: int, name: str) -> None:
+        self.links.append((src, output, dst, name))
+
+    def _node(self, node_id: int) -> dict:
+        return next(n for n in self.nodes if n["id"] == node_id)
+
+    def _widget_value(self, node: dict, name: str, entry) -> object:
+        if name in node["widgets"]:
+            return node["widgets"][name]
+        opts = entry[1] if len(entry) > 1 else {}
+        if "default" in opts:
+            return opts["default"]
+        options = entry[0] if isinstance(entry[0], list) else opts.get("options", [])
+        return options[0] if options else ""
+
+    def api(self) -> dict:
+        prompt = {}
+        for node in self.nodes:
+            d = self.defs[node["type"]]
+            inputs = {}
+            for name, entry in ordered_inputs(d):
+                src = [(s, o) for s, o, t, n in self.links if t == node["id"] and n == name]
+                if src:
+                    s, o = src[0]
+                    inputs[name] = [str(s), self.defs[self._node(s)["type"]]["output_name"].index(o)]
+                elif is_widget(entry):
+                    inputs[name] = self._widget_value(node, name, entry)
+            prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs,
+                                       "_meta": {"title": node["title"] or d.get("display_name", node["type"])}}
+        return prompt
+
+    def ui(self) -> dict:
+        link_rows, ui_nodes = [], []
+        link_id = {}
+        for i, (s, o, t, n) in enumerate(self.links, start=1):
+            link_id[(s, o, t, n)] = i
+        order = self._order()
+        for node in self.nodes:
+            d = self.defs[node["type"]]
+            inputs, values = [], []
+            for name, entry in ordered_inputs(d):
+                lid = next((link_id[k] for k in link_id if k[2] == node["id"] and k[3] == name), None)
+                slot = {"name": name, "type": input_kind(entry), "link": lid}
+                if is_widget(entry):
+                    slot["widget"] = {"name": name}
+                    values.append(self._widget_value(node, name, entry))
+                    opts = entry[1] if len(entry) > 1 else {}
+                    if opts.get("control_after_generate"):
+                        values.append("fixed")
+                    if opts.get("image_upload") or opts.get("video_upload"):
+                        values.append("image")
+                inputs.append(slot)
+            outputs = [{"name": oname, "type": otype, "slot_index": i,
+                        "links": [link_id[k] for k in link_id if k[0] == node["id"] and k[1] == oname]}
+                       for i, (oname, otype) in enumerate(zip(d["output_name"], d["output"]))]
+            entry = {"id": node["id"], "type": node["type"], "pos": node["pos"],
+                     "size": [340, 60 + 26 * (len(inputs) + 1)], "flags": {}, "order": order[node["id"]],
+                     "mode": 0, "inputs": inputs, "outputs": outputs,
+                     "properties": {"Node name for S&R": node["type"]}, "widgets_values": values}
+            if node["title"]:
+                entry["title"] = node["title"]
+            if node["type"].startswith("DisCo"):
+                entry["properties"]["cnr_id"] = "comfyui-disco"
+            ui_nodes.append(entry)
+        for (s, o, t, n), lid in link_id.items():
+            src, dst = self._node(s), self._node(t)
+            from_slot = self.defs[src["type"]]["output_name"].index(o)
+            to_slot = [name for name, _ in ordered_inputs(self.defs[dst["type"]])].index(n)
+            kind = self.defs[src["type"]]["output"][from_slot]
+            link_rows.append([lid, s, from_slot, t, to_slot, kind])
+        all_nodes = ui_nodes + self.notes
+        return {"last_node_id": max(n["id"] for n in all_nodes), "last_link_id": len(link_rows),
+                "nodes": all_nodes, "links": link_rows, "groups": [], "config": {},
+                "extra": {"ds": {"scale": 0.75, "offset": [40, 40]}}, "version": 0.4}
+
+    def _order(self) -> dict:
+        done, order = set(), {}
+        while len(done) < len(self.nodes):
+            for node in self.nodes:
+                deps = {s for s, _, t, _ in self.links if t == node["id"]}
+                if node["id"] not in done and deps <= done:
+                    order[node["id"]] = len(done)
+                    done.add(node["id"])
+        return order
+
+
+def reference_and_model(g: Graph) -> tuple[int, int]:
+    loader = g.add("DisCoModelLoader", None, 1, 0, checkpoint=CHECKPOINT)
+    photo = g.add("LoadImage", "Reference photo", 0, 3, image="disco_reference.png")
+    split = g.add("DisCoDisentangleImage", None, 1, 3)
+    g.link(photo, "IMAGE", split, "image")
+    return loader, split
+
+
+def sampler_to_video(g: Graph, loader: int, split: int, poses: int, name: str, background: int | None = None):
+    sampler = g.add("DisCoSampler", None, 2, 0, seed=42, steps=30, cfg=1.5)
+    g.link(loader, "model", sampler, "model")
+    g.link(split, "reference", sampler, "reference")
+    g.link(poses, "poses", sampler, "poses")
+    if background is not None:
+        g.link(background, "IMAGE", sampler, "background")
+    smooth = g.add("DisCoTemporalSmooth", None, 3, 0, strength=0.5)
+    g.link(sampler, "frames", smooth, "frames")
+    video = g.add("CreateVideo", None, 3, 5)
+    g.link(smooth, "frames", video, "images")
+    g.link(sampler, "fps", video, "fps")
+    save = g.add("SaveVideo", None, 4, 0, filename_prefix=f"disco/{name}")
+    g.link(video, "VIDEO", save, "video")
+
+
+def video_poses(g: Graph, split: int) -> int:
+    video = g.add("LoadVideo", "Driving video", 0, 8, file="disco_driving.mp4")
+    parts = g.add("GetVideoComponents", None, 0, 13)
+    g.link(video, "VIDEO", parts, "video")
+    poses = g.add("DisCoPoseSequence", None, 1, 8, smoothing=0.3)
+    g.link(parts, "images", poses, "frames")
+    g.link(parts, "fps", poses, "fps")
+    g.link(split, "reference", poses, "reference")
+    preview = g.add("PreviewImage", "Skeleton preview", 2, 11)
+    g.link(poses, "preview", preview, "images")
+    return poses
+
+
+def dance_basic(defs) -> Graph:
+    g = Graph(defs)
+    loader, split = reference_and_model(g)
+    sampler_to_video(g, loader, split, video_poses(g, split), "dance_basic")
+    g.note("DisCo: photo + driving video -> dance video.\nPut a checkpoint in ComfyUI/models/disco "
+           "(see the README), pick a photo of one person and a dance video, then Queue.", 0, 17)
+    return g
+
+
+def background_swap(defs) -> Graph:
+    g = Graph(defs)
+    loader, split = reference_and_model(g)
+    background = g.add("LoadImage", "Background", 1, 14, image="disco_background.png")
+    sampler_to_video(g, loader, split, video_poses(g, split), "background_swap", background)
+    g.note("Background swap: the person from the photo dances in front of the 'Background' image "
+           "(one image, or a batch with one image per frame).", 0, 17)
+    return g
+
+
+def pose_keypoint_json() -> str:
+    """Nine real frames (DisCo demo sequence 002, 604x1080) as POSE_KEYPOINT JSON, normalised coordinates."""
+    parse_pose_text = importlib.import_module("disco_workflow_pack.disco_core.pose").parse_pose_text
+    files = sorted((SHARED / "sequences" / "002" / "openpose_json").glob("*.json"))
+    seq = parse_pose_text(json.dumps([json.loads(f.read_text()) for f in files]), canvas=(604, 1080))
+    frames = seq.to_pose_keypoint()
+    for frame in frames:  # keep the text short: body only, 4 decimals
+        for person in frame["people"]:
+            person["pose_keypoints_2d"] = [round(v, 4) for v in person["pose_keypoints_2d"]]
+            for key in [k for k in person if k != "pose_keypoints_2d"]:
+                del person[key]
+    return json.dumps(frames, separators=(",", ":"))
+
+
+def pose_from_keypoints(defs) -> Graph:
+    g = Graph(defs)
+    loader, split = reference_and_model(g)
+    poses = g.add("DisCoPoseSequence", None, 1, 8, fps=10.0, pose_json=pose_keypoint_json())
+    preview = g.add("PreviewImage", "Skeleton preview", 2, 11)
+    g.link(poses, "preview", preview, "images")
+    sampler_to_video(g, loader, split, poses, "pose_from_keypoints")
+    g.note("Poses from keypoints: paste OpenPose / DisCo / POSE_KEYPOINT JSON into pose_json, or connect "
+           "DWPose Estimator's POSE_KEYPOINT output (comfyui_controlnet_aux) to pose_keypoint - it wins over the "
+           "text.", 0, 17)
+    return g
+
+
+WORKFLOWS = {"dance_basic": dance_basic, "background_swap": background_swap,
+             "pose_from_keypoints": pose_from_keypoints}
+
+
+def main() -> int:
+    defs = node_defs()
+    OUT_API.mkdir(parents=True, exist_ok=True)
+    for name, build in WORKFLOWS.items():
+        g = build(defs)
+        (OUT_UI / f"{name}.json").write_text(json.dumps(g.ui(), indent=1) + "\n")
+        (OUT_API / f"{name}.json").write_text(json.dumps(g.api(), indent=1) + "\n")
+        print(f"wrote workflows/{name}.json and workflows/api/{name}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,189 @@
+"""The pack inside a real ComfyUI server: /object_info, the three API workflows over HTTP, validation errors.
+
+Runs only when COMFYUI_DIR points at a ComfyUI checkout whose requirements are installed in this Python:
+
+    COMFYUI_DIR=/path/to/ComfyUI python -m pytest -q tests/integration
+
+The server runs on the CPU on a free 127.0.0.1 port with a temporary base directory (custom_nodes/ holding a
+link to this repository, models/disco/ the tiny fixture model), and is stopped at the end.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+PACK_FOLDER = "comfyui-disco"
+NODE_IDS = ["DisCoModelLoader", "DisCoDisentangleImage", "DisCoPoseSequence", "DisCoSampler", "DisCoTemporalSmooth"]
+FRAMES = 3
+FAST = {"DisCo Sampler": {"steps": 2, "width": 64, "height": 64, "frames_per_batch": 2, "seed": 3},
+        "Pose Sequence": {"max_frames": FRAMES}, "Load DisCo Model": {"checkpoint": "tiny.safetensors"}}
+STARTUP_TIMEOUT, RUN_TIMEOUT = 180, 300  # seconds
+
+pytestmark = pytest.mark.integration
+
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+if not COMFYUI_DIR:
+    pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout (with its requirements installed) to run "
+                "the pack inside a real server", allow_module_level=True)
+if not (Path(COMFYUI_DIR) / "main.py").is_file():
+    pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} has no main.py; it must be a ComfyUI checkout", allow_module_level=True)
+if not (SHARED / "reference" / "parity" / "image" / "weights.safetensors").is_file():
+    pytest.skip(f"tiny fixture model not found under {SHARED}/reference/parity/image", allow_module_level=True)
+
+sys.path.insert(0, str(ROOT))
+http_client = importlib.import_module("disco_core.http_client")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_inputs(folder: Path) -> dict:
+    """Reference photo, background and a short driving mp4 from the shared real data."""
+    from disco_core import convert_checkpoint
+    from disco_core.video_io import read_frames, write_video
+
+    data = SHARED / "data"
+    frames, _ = read_frames(data / "clips" / "dance_fullbody_350.webp")
+    write_video(frames[:FRAMES + 2], folder / "driving.mp4", fps=12)
+    parity = SHARED / "reference" / "parity" / "image"
+    return {"photo": data / "disco_demo" / "images" / "00035.png",
+            "background": data / "disco_demo" / "images" / "00115.png",
+            "video": folder / "driving.mp4",
+            "convert": lambda dst: convert_checkpoint(parity / "weights.safetensors", dst,
+                                                      configs=parity / "configs.json")}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("comfy_base")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / PACK_FOLDER).symlink_to(ROOT, target_is_directory=True)
+    (base / "models" / "disco").mkdir(parents=True)
+    inputs = make_inputs(tmp_path_factory.mktemp("inputs"))
+    inputs["convert"](base / "models" / "disco" / "tiny.safetensors")
+    port = free_port()
+    log = open(base / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+         "--base-directory", str(base), "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
+         "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_FOLDER, "--preview-method", "none"],
+        cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT)
+    client = http_client.ComfyClient(f"http://127.0.0.1:{port}", request_timeout=30)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"ComfyUI exited with {proc.returncode}:\n{(base / 'server.log').read_text()[-3000:]}")
+            try:
+                client.object_info("DisCoSampler")
+                break
+            except http_client.ComfyServerError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"ComfyUI did not answer within {STARTUP_TIMEOUT} s:\n"
+                                f"{(base / 'server.log').read_text()[-3000:]}")
+                time.sleep(1)
+        yield {"client": client, "base": base, "inputs": inputs, "port": port}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_pack_imports_cleanly_and_lists_five_nodes_with_their_sockets(server):
+    log = (server["base"] / "server.log").read_text()
+    assert "IMPORT FAILED" not in log.split("Import times for custom nodes")[-1].split("\n\n")[0]
+    info = server["client"].object_info()
+    for node_id in NODE_IDS:
+        assert node_id in info, f"{node_id} missing from /object_info"
+        assert info[node_id]["category"] == "DisCo" and info[node_id]["description"]
+    assert info["DisCoModelLoader"]["input"]["required"]["checkpoint"][0] == ["tiny.safetensors"]
+    assert info["DisCoSampler"]["output"] == ["IMAGE", "FLOAT"]
+    assert info["DisCoPoseSequence"]["input"]["optional"]["pose_keypoint"][0] == "POSE_KEYPOINT"
+    assert info["DisCoDisentangleImage"]["output"] == ["DISCO_REFERENCE", "IMAGE", "IMAGE", "MASK"]
+    models = server["client"].get_json("/models/disco")
+    assert models == ["tiny.safetensors"]
+
+
+def prepared(server, name: str) -> dict:
+    client, inputs = server["client"], server["inputs"]
+    prompt = http_client.load_workflow(ROOT / "workflows" / "api" / f"{name}.json")
+    http_client.set_input(prompt, "Reference photo", "image", client.upload(inputs["photo"]))
+    if name != "pose_from_keypoints":
+        http_client.set_input(prompt, "Driving video", "file", client.upload(inputs["video"]))
+    if name == "background_swap":
+        http_client.set_input(prompt, "Background", "image", client.upload(inputs["background"]))
+    for node, values in FAST.items():
+        for key, value in values.items():
+            http_client.set_input(prompt, node, key, value)
+    return prompt
+
+
+def count_frames(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+@pytest.mark.parametrize("name", ["dance_basic", "background_swap", "pose_from_keypoints"])
+def test_api_workflow_runs_and_saves_one_video_frame_per_pose(server, name, tmp_path):
+    client = server["client"]
+    prompt = prepared(server, name)
+    events = []
+    ws = client.connect()
+    try:
+        prompt_id = client.queue(prompt)
+        entry = client.wait(prompt_id, on_event=lambda k, d: events.append((k, d)), timeout=RUN_TIMEOUT, ws=ws)
+    finally:
+        if ws is not None:
+            ws.close()
+    assert entry["status"]["status_str"] == "success"
+    videos = [f for f in http_client.output_files(entry) if f["filename"].endswith(".mp4")]
+    assert len(videos) == 1 and videos[0]["subfolder"] == "disco"
+    path = client.download(videos[0], tmp_path)
+    assert path.stat().st_size > 0 and count_frames(path) == FRAMES
+    sampler = http_client.find_node(prompt, "DisCo Sampler")
+    if ws is not None:
+        steps = [d for k, d in events if k == "progress" and d.get("node") == sampler]
+        assert steps and steps[-1]["value"] == steps[-1]["max"] == 2 * 2  # 2 steps x 2 chunks of frames
+
+
+def test_missing_checkpoint_is_refused_before_running_with_what_to_do(server):
+    prompt = prepared(server, "pose_from_keypoints")
+    http_client.set_input(prompt, "Load DisCo Model", "checkpoint", "disco_moretiktok_cfg.safetensors")
+    with pytest.raises(http_client.ComfyServerError) as err:
+        server["client"].queue(prompt)
+    message = str(err.value)
+    # HTTP 200 with node_errors: the skeleton preview alone still validates (a partial prompt the client cancels)
+    assert "rejected the workflow" in message and "Load DisCo Model" in message
+    assert str(server["base"] / "models" / "disco") in message and "python -m disco_core convert" in message
+
+
+def test_client_command_runs_a_workflow_end_to_end(server, tmp_path):
+    inputs = server["inputs"]
+    cmd = [sys.executable, "-m", "disco_core", "client", "--server", f"http://127.0.0.1:{server['port']}",
+           "--workflow", "dance_basic", "--photo", str(inputs["photo"]), "--video", str(inputs["video"]),
+           "--checkpoint", "tiny.safetensors", "--steps", "1", "--max-frames", str(FRAMES), "--seed", "5",
+           "--set", "DisCo Sampler.width=64", "--set", "DisCo Sampler.height=64", "--out", str(tmp_path)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    saved = [Path(line) for line in done.stdout.split()]
+    assert len(saved) == 1 and saved[0].suffix == ".mp4" and count_frames(saved[0]) == FRAMES
+    assert "running" in done.stderr and "DisCo Sampler" in done.stderr
