@@ -33,6 +33,8 @@ def add_arguments(p):
     p.add_argument("--mask", help="person mask of the photo (white = person); default: built-in segmentation")
     p.add_argument("--poses", help="folder of rendered pose images, or pose JSON (DisCo/OpenPose/POSE_KEYPOINT) "
                                    "file or folder")
+    p.add_argument("--canvas", type=_size, help="WxH of the frames the pose JSON came from when the file does not "
+                                                "say (default: the photo's size)")
     p.add_argument("--driving", help="driving video/animated image/folder of frames to extract poses from")
     p.add_argument("--retarget", action="store_true", help="fit the driving poses to the photo's body")
     p.add_argument("--out", required=True, help="output video (.mp4, .gif or .webp)")
@@ -88,7 +90,8 @@ def _pose_images(args, reference: torch.Tensor):
         if images:
             return torch.cat([_image(str(p), "RGB") for p in images]), None
         from ..pose import load_pose_file
-        seq = load_pose_file(src)
+        canvas = args.canvas or (reference.shape[-1], reference.shape[-2])
+        seq = load_pose_file(src, canvas=canvas)
         fps = getattr(seq, "fps", None)
     else:
         raise InputError("give --poses (pose images or JSON) or --driving (a video to extract poses from)")
