@@ -7,8 +7,6 @@ Attribute names mirror the official `Net` so state-dict keys line up without a t
 """
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
@@ -111,12 +109,10 @@ class DiscoModel(nn.Module):
 def build_model(cfg: DiscoConfig, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                 seed: int | None = 0) -> DiscoModel:
     """A randomly initialised model (tests, benchmarks). `device="meta"` allocates nothing."""
-    ctx = torch.device(device) if str(device) == "meta" else contextlib.nullcontext()
     if seed is not None:
         torch.manual_seed(seed)
-    with ctx:
+    with torch.device(device):  # initialise in place (a GPU initialises full size in seconds)
         model = DiscoModel(cfg)
     if str(device) != "meta":
-        model.to(device)
         model.set_dtype(dtype)
     return model.eval().requires_grad_(False)
