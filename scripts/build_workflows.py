@@ -21,6 +21,7 @@ SHARED = ROOT.parent / "shared" / "data"
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CHECKPOINT = "disco_moretiktok_cfg.safetensors"
 COLUMN, ROW = 380, 60  # layout grid, canvas pixels
+DISCO_COLOR, DISCO_BGCOLOR = "#2a4858", "#1d3340"  # the pack's node colours (web/js/disco.js uses the same)
 
 
 def node_defs() -> dict:
@@ -142,6 +143,7 @@ class Graph:
                 entry["title"] = node["title"]
             if node["type"].startswith("DisCo"):
                 entry["properties"]["cnr_id"] = "comfyui-disco"
+                entry["color"], entry["bgcolor"] = DISCO_COLOR, DISCO_BGCOLOR
             ui_nodes.append(entry)
         for (s, o, t, n), lid in link_id.items():
             src, dst = self._node(s), self._node(t)
@@ -207,7 +209,7 @@ def dance_basic(defs) -> Graph:
     loader, split = reference_and_model(g)
     sampler_to_video(g, loader, split, video_poses(g, split), "dance_basic")
     g.note("DisCo: photo + driving video -> dance video.\nPut a checkpoint in ComfyUI/models/disco "
-           "(see the README), pick a photo of one person and a dance video, then Queue.", 0, 17)
+           "(see the README), pick a photo of one person and a dance video, then Queue.", 3, 9)
     return g
 
 
@@ -217,7 +219,7 @@ def background_swap(defs) -> Graph:
     background = g.add("LoadImage", "Background", 1, 14, image="disco_background.png")
     sampler_to_video(g, loader, split, video_poses(g, split), "background_swap", background)
     g.note("Background swap: the person from the photo dances in front of the 'Background' image "
-           "(one image, or a batch with one image per frame).", 0, 17)
+           "(one image, or a batch with one image per frame).", 3, 9)
     return g
 
 
@@ -244,7 +246,7 @@ def pose_from_keypoints(defs) -> Graph:
     sampler_to_video(g, loader, split, poses, "pose_from_keypoints")
     g.note("Poses from keypoints: paste OpenPose / DisCo / POSE_KEYPOINT JSON into pose_json, or connect "
            "DWPose Estimator's POSE_KEYPOINT output (comfyui_controlnet_aux) to pose_keypoint - it wins over the "
-           "text.", 0, 17)
+           "text.", 3, 9)
     return g
 
 

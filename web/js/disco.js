@@ -10,7 +10,8 @@ const BGCOLOR = "#1d3340";  // body
 app.registerExtension({
   name: "disco.nodeColors",
   nodeCreated(node) {
-    if (!DISCO_NODES.has(node.comfyClass)) return;
+    const nodeId = node.comfyClass ?? node.constructor?.comfyClass ?? node.type;
+    if (!DISCO_NODES.has(nodeId)) return;
     // Keep colours a user picked (saved workflows restore them after creation).
     node.color = node.color ?? COLOR;
     node.bgcolor = node.bgcolor ?? BGCOLOR;
