@@ -6,7 +6,7 @@ import math
 import torch
 
 from ..disco_core.errors import InputError
-from ..disco_core.pose import PoseSequence, parse_pose_text, render_pose_sequence
+from ..disco_core.pose import PoseSequence, parse_pose_text, render_pose_sequence, retarget_poses
 from ..disco_core.pose.detect import BACKENDS, detect_poses
 from ..disco_core.pose.filtering import fill_missing, resample_fps, resample_indices, smooth_poses
 from . import comfy_glue as glue
@@ -18,10 +18,6 @@ SOURCES_HELP = ("Connect one pose source: frames (a driving video, poses are det
 
 
 def _retarget(seq: PoseSequence, reference, detector: str) -> PoseSequence:
-    try:
-        from ..disco_core.pose import retarget_poses
-    except ImportError:
-        raise InputError("Retargeting is not available in this version of the pack; turn retarget off.") from None
     photo = glue.bchw_to_image(reference.image)
     ref_pose = detect_poses(_to_uint8(photo), backend=detector, models_dir=glue.annotator_folder())
     return retarget_poses(seq, ref_pose)

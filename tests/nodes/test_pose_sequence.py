@@ -78,3 +78,25 @@ def test_retarget_without_reference_says_what_to_connect(node, sequence_json, co
     with pytest.raises(core.InputError, match="reference"):
         node.build(**{**DEFAULTS, "retarget": True}, pose_json=sequence_json, canvas_width=604,
                    canvas_height=1080)
+
+
+def test_retarget_moves_the_driving_skeleton_onto_the_reference_body(node, pack, sequence_json, shared_data):
+    """Driver: sequence 002; reference: a disco_demo photo. The retargeted figure sits where the photo's
+    person is, with the photo's proportions, and the frame count is kept."""
+    pytest.importorskip("mediapipe")
+    photo = image_tensor(shared_data / "disco_demo" / "images" / "00035.png")
+    mask = image_tensor(shared_data / "disco_demo" / "masks" / "00035.png")[..., 0]
+    reference = pack.NODE_CLASS_MAPPINGS["DisCoDisentangleImage"]().disentangle(image=photo, mask=mask)[0]
+    plain = node.build(**DEFAULTS, pose_json=sequence_json, canvas_width=604, canvas_height=1080)[0]
+    fitted = node.build(**{**DEFAULTS, "retarget": True}, pose_json=sequence_json, canvas_width=604,
+                        canvas_height=1080, reference=reference)[0]
+    assert len(fitted) == len(plain) == 9
+    assert fitted.rendered.shape[-2:] == reference.image.shape[-2:]
+    # the skeleton's pixels fall inside the photo's person mask much more often than before retargeting
+    person = reference.mask[0, 0] > 0.5
+
+    def on_person(rendered):
+        drawn = rendered.amax(dim=1) > 0.2
+        return (drawn & person).sum() / drawn.sum()
+    assert on_person(fitted.rendered) > 0.8
+    assert on_person(fitted.rendered) > on_person(plain.rendered) + 0.05
