@@ -128,12 +128,12 @@ def _as_frames(frames) -> tuple[torch.Tensor, bool]:
     return x, was_numpy
 
 
-def _pass(x: torch.Tensor, order: range, a: float, flow: _Flow, grid: torch.Tensor, scale: float, emit):
+def _pass(x: torch.Tensor, order: range, a: float, flow: _Flow, grid: torch.Tensor, emit):
     """One recursive pass over `order`; emit(t, smoothed_t [H,W,3]) for each frame."""
     prev_out = prev_gray = None
     for t in order:
         cur = x[t].float().permute(2, 0, 1)[None]  # [1,3,H,W]
-        gray = _flow_gray(x[t], scale)
+        gray = _flow_gray(x[t], flow.scale)
         if prev_out is None:
             out = cur
         else:
@@ -189,9 +189,9 @@ def temporal_smooth(frames, strength: float = 0.5, *, flow_scale: float = 1.0,
         tick()
 
     with torch.no_grad():
-        _pass(x, range(T), a, flow, grid, flow.scale, store)
+        _pass(x, range(T), a, flow, grid, store)
         if bidirectional:
-            _pass(x, range(T - 1, -1, -1), a, flow, grid, flow.scale, merge)
+            _pass(x, range(T - 1, -1, -1), a, flow, grid, merge)
     out.clamp_(0.0, 1.0)
     return out.numpy() if was_numpy else out
 
@@ -199,10 +199,14 @@ def temporal_smooth(frames, strength: float = 0.5, *, flow_scale: float = 1.0,
 # ----------------------------------------------------------------------------- metrics
 
 
+def _metric_frames_any(v) -> torch.Tensor:
+    """Tensor/array -> float CPU tensor in 0..1 (uint8 is divided by 255)."""
+    x = torch.from_numpy(np.asarray(v)) if not isinstance(v, torch.Tensor) else v.detach().cpu()
+    return x.float() / 255.0 if not x.is_floating_point() else x.float()
+
+
 def _metric_frames(frames) -> torch.Tensor:
-    x = torch.from_numpy(np.asarray(frames)) if not isinstance(frames, torch.Tensor) else frames
-    x = x.detach().cpu()
-    x = x.float() / 255.0 if not x.is_floating_point() else x.float()
+    x = _metric_frames_any(frames)
     if x.ndim != 4 or x.shape[-1] != 3:
         raise InputError(f"Expected frames shaped [T,H,W,3], got {list(x.shape)}.")
     return x
@@ -251,7 +255,3 @@ def psnr(a, b) -> float:
     mse = float((x.double() - y.double()).pow(2).mean())
     return float("inf") if mse == 0 else 10.0 * float(np.log10(1.0 / mse))
 
-
-def _metric_frames_any(v) -> torch.Tensor:
-    x = torch.from_numpy(np.asarray(v)) if not isinstance(v, torch.Tensor) else v.detach().cpu()
-    return x.float() / 255.0 if not x.is_floating_point() else x.float()
