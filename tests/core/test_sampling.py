@@ -129,3 +129,21 @@ def test_bad_inputs_are_reported(tiny_model, person_inputs):
         animate(tiny_model, ref * float("nan"), mask, poses, **FAST)
     with pytest.raises(InputError, match=r"poses must be a float tensor \[batch, 3"):
         animate(tiny_model, ref, mask, poses[:, :1], **FAST)
+
+
+def test_reference_is_encoded_once_per_video(tiny_model, person_inputs):
+    ref, mask, poses = person_inputs
+    calls = {"clip": 0, "vae_encode": 0}
+
+    def count(name):
+        def hook(*_):
+            calls[name] += 1
+        return hook
+    handles = [tiny_model.clip_image_encoder.register_forward_hook(count("clip")),
+               tiny_model.vae.encoder.register_forward_hook(count("vae_encode"))]
+    try:
+        animate(tiny_model, ref, mask, poses, frames_per_batch=1, guidance_scale=1.5, **FAST)  # 3 chunks
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls == {"clip": 2, "vae_encode": 1}   # CLIP: photo + blank (CFG uncond); VAE: the background
