@@ -187,3 +187,38 @@ def test_client_command_runs_a_workflow_end_to_end(server, tmp_path):
     saved = [Path(line) for line in done.stdout.split()]
     assert len(saved) == 1 and saved[0].suffix == ".mp4" and count_frames(saved[0]) == FRAMES
     assert "running" in done.stderr and "DisCo Sampler" in done.stderr
+
+
+def test_cancel_stops_the_sampler_between_steps_and_the_server_keeps_running(server):
+    """A long run (many steps) interrupted after its first sampler step ends as interrupted, well before it
+    would have finished, and the server then runs the next prompt normally."""
+    client = server["client"]
+    prompt = prepared(server, "pose_from_keypoints")
+    http_client.set_input(prompt, "DisCo Sampler", "steps", 400)
+    sampler = http_client.find_node(prompt, "DisCo Sampler")
+    ws = client.connect()
+    if ws is None:
+        pytest.skip("websocket-client is needed to see the sampler start")
+    started = time.monotonic()
+    try:
+        prompt_id = client.queue(prompt)
+
+        def interrupt_on_first_step(kind, data):
+            if kind == "progress" and data.get("node") == sampler:
+                client.interrupt()
+        with pytest.raises(http_client.ComfyServerError, match="interrupted"):
+            client.wait(prompt_id, on_event=interrupt_on_first_step, timeout=RUN_TIMEOUT, ws=ws)
+    finally:
+        ws.close()
+    assert time.monotonic() - started < RUN_TIMEOUT / 2
+    entry = client.wait(client.queue(prepared(server, "pose_from_keypoints")), timeout=RUN_TIMEOUT)
+    assert entry["status"]["status_str"] == "success"
+
+
+def test_bad_pose_json_fails_the_node_with_a_message_not_the_server(server):
+    client = server["client"]
+    prompt = prepared(server, "pose_from_keypoints")
+    http_client.set_input(prompt, "Pose Sequence", "pose_json", "{not json")
+    with pytest.raises(http_client.ComfyServerError, match="not valid JSON"):
+        client.wait(client.queue(prompt), timeout=RUN_TIMEOUT)
+    assert "DisCoSampler" in client.object_info()   # still serving
