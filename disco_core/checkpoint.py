@@ -58,9 +58,9 @@ def _load_pickle_checkpoint(path: Path) -> dict:
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"refused to load {path.name}: it contains Python objects beyond tensors and plain containers "
-            f"({_first_line(e)}). Loading it could run code from the file. If you trust the file, extract "
-            "`torch.load(path, weights_only=False)['module']` yourself and save it with safetensors, then run "
-            "`python -m disco_core convert` on that.") from e
+            f"({_first_line(e)}). Loading it could run code from the file. If you trust the file, load it "
+            "yourself with full unpickling (weights_only=False), save its 'module' dict with safetensors, and "
+            "run `python -m disco_core convert` on that.") from e
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(e)}); download it again.") from e
 

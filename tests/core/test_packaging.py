@@ -1,4 +1,5 @@
 """A pip install of the pack must put only `disco_core` into site-packages (ComfyUI owns `nodes`, `comfy`, ...)."""
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,8 +13,10 @@ COMFYUI_TOP_LEVEL = {"nodes", "comfy", "server", "folder_paths", "execution", "c
 
 def test_wheel_contains_only_disco_core(tmp_path):
     pytest.importorskip("setuptools", reason="building the wheel needs setuptools in this environment")
+    src = tmp_path / "src"  # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path), str(ROOT)], check=True, cwd=tmp_path)
+                    "-w", str(tmp_path), str(src)], check=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
