@@ -64,9 +64,9 @@ def _image(path: str, mode: str) -> torch.Tensor:
     return (t.permute(2, 0, 1) if t.ndim == 3 else t[None])[None]
 
 
-def _mask(path: str, reference: torch.Tensor) -> torch.Tensor:
+def _mask(path: str) -> torch.Tensor:
     m = _image(path, "L")
-    return (m > 0).float() if m.max() <= 1 / 255 + 1e-6 else m  # masks stored as 0/1 values
+    return (m > 0).float() if m.max() <= 1 / 255 + 1e-6 else m  # some datasets store masks as 0/1 values
 
 
 def _builtin_mask(reference: torch.Tensor) -> torch.Tensor:
@@ -77,10 +77,9 @@ def _builtin_mask(reference: torch.Tensor) -> torch.Tensor:
 
 def _pose_images(args, reference: torch.Tensor):
     """-> (poses [T,3,H,W] in 0..1, fps or None)."""
-    from ..pose import render_pose_sequence
+    from ..pose import detect_poses, load_pose_file, render_pose_sequence, retarget_poses
     seq, fps = None, None
     if args.driving:
-        from ..pose import detect_poses
         from ..video_io import read_frames
         frames, fps = read_frames(args.driving)
         seq = detect_poses(frames, backend="builtin")
@@ -88,15 +87,16 @@ def _pose_images(args, reference: torch.Tensor):
         src = Path(args.poses)
         images = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if src.is_dir() else []
         if images:
+            if args.retarget:
+                raise InputError("--retarget needs keypoints, but --poses holds rendered pose images; give pose "
+                                 "JSON or --driving, or drop --retarget")
             return torch.cat([_image(str(p), "RGB") for p in images]), None
-        from ..pose import load_pose_file
         canvas = args.canvas or (reference.shape[-1], reference.shape[-2])
         seq = load_pose_file(src, canvas=canvas)
         fps = getattr(seq, "fps", None)
     else:
         raise InputError("give --poses (pose images or JSON) or --driving (a video to extract poses from)")
     if args.retarget:
-        from ..pose import detect_poses, retarget_poses
         arr = (reference[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         seq = retarget_poses(seq, detect_poses([arr], backend="builtin"))
     rendered = render_pose_sequence(seq)
@@ -107,7 +107,7 @@ def run(args) -> int:
     from .. import animate, load_model
     from ..video_io import write_frames, write_video
     reference = _image(args.image, "RGB")
-    mask = _mask(args.mask, reference) if args.mask else _builtin_mask(reference)
+    mask = _mask(args.mask) if args.mask else _builtin_mask(reference)
     poses, fps = _pose_images(args, reference)
     model = load_model(args.checkpoint, device=args.device, dtype=DTYPES[args.dtype], configs=args.configs,
                        uncond=args.uncond)

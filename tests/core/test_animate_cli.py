@@ -38,3 +38,11 @@ def test_animate_without_poses_is_an_actionable_error(tiny_checkpoint, shared_di
     code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "images" / "00035.png"),
                  "--mask", str(demo / "masks" / "00035.png"), "--out", str(tmp_path / "x.mp4")])
     assert code == 1 and "give --poses" in capsys.readouterr().err
+
+
+def test_retarget_with_rendered_pose_images_is_refused(tiny_checkpoint, shared_dir, tmp_path, capsys):
+    demo = shared_dir / "data" / "disco_demo"
+    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "images" / "00035.png"),
+                 "--mask", str(demo / "masks" / "00035.png"), "--poses", str(demo / "pose_img"), "--retarget",
+                 "--out", str(tmp_path / "x.mp4")])
+    assert code == 1 and "--retarget needs keypoints" in capsys.readouterr().err
