@@ -16,9 +16,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from .config import DiscoConfig
+from .config import DiscoConfig, stated_variant
 from .errors import CheckpointError, InputError
-from .model import DiscoModel
+from .model import DiscoModel, create_model
 
 # Official `Net` attribute prefixes (net.py), in the official order.
 OFFICIAL_PREFIXES = ("vae.", "controlnet.nets.0.", "controlnet.nets.1.", "unet.", "clip_image_encoder.",
@@ -98,9 +98,6 @@ def detect_layout(sd: dict[str, torch.Tensor]) -> str:
     """'ours', 'official', or raise a CheckpointError that says what the file is instead."""
     keys = list(sd)
     if any(k.startswith("controlnet.nets.") for k in keys) and any(k.startswith("unet.") for k in keys):
-        if any(".tem_" in k for k in keys):
-            raise CheckpointError("this is a DisCo temporal-model checkpoint (it has tem_* layers); the temporal "
-                                  "model is not supported yet. Use an image-model checkpoint for now.")
         renamed_vae = any(k.startswith("vae.") and ".attentions.0.to_q." in k for k in keys)
         return "ours" if renamed_vae else "official"
     if any(k.startswith("controlnet.") for k in keys) and any(k.startswith("unet.") for k in keys):
@@ -111,6 +108,22 @@ def detect_layout(sd: dict[str, torch.Tensor]) -> str:
     hint = " (it looks like a Stable Diffusion checkpoint)" if any("diffusion_model" in k for k in keys) else ""
     raise CheckpointError(f"not a DisCo checkpoint{hint}: expected keys starting with {OFFICIAL_PREFIXES}, found "
                           f"e.g. {sample}. {WEIGHTS_HINT[0].upper() + WEIGHTS_HINT[1:]}.")
+
+
+def checkpoint_variant(sd: dict) -> str:
+    """'temporal' when the file has DisCo's temporal layers (tem_conv / tem_attn), else 'image'."""
+    return "temporal" if any(".tem_" in k for k in sd) else "image"
+
+
+def variant_mismatch(file_variant: str, wanted: str, why: str) -> CheckpointError:
+    if file_variant == "image":
+        fix = ("give a temporal checkpoint (DisCo with temporal module, `disco_w_tm`, tem_* layers) instead, or "
+               "use the image model's configs")
+    else:
+        fix = ("give an image-model checkpoint instead, or drop the image-model configs: the loader builds the "
+               "temporal model from the file by itself")
+    return CheckpointError(f"this is a DisCo {file_variant}-model checkpoint, but {why} the {wanted} model; "
+                           f"{fix}.")
 
 
 def convert_official(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -152,26 +165,40 @@ def check_keys(sd: dict[str, torch.Tensor], expected: dict[str, torch.Size]) -> 
 
 def model_shapes(cfg: DiscoConfig) -> dict[str, torch.Size]:
     with torch.device("meta"):
-        model = DiscoModel(cfg)
+        model = create_model(cfg)
     return {k: v.shape for k, v in model.state_dict().items()}
 
 
-def _resolve_config(metadata: dict, configs: str | Path | dict | DiscoConfig | None) -> DiscoConfig:
+def _resolve_config(metadata: dict, configs: str | Path | dict | DiscoConfig | None) -> tuple[DiscoConfig, bool]:
+    """-> (config, whether it names its variant itself; otherwise the file's layers decide)."""
     if isinstance(configs, DiscoConfig):
-        return configs
+        return configs, True
+    if configs is not None and not isinstance(configs, dict):
+        try:
+            configs = json.loads(Path(configs).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f"cannot read model configs from {configs}: {e}") from e
     if isinstance(configs, dict):
-        return DiscoConfig.from_dict(configs)
-    if configs is not None:
-        return DiscoConfig.from_file(configs)
+        return DiscoConfig.from_dict(configs), stated_variant(configs) is not None
     if CONFIG_KEY in metadata:
-        return DiscoConfig.from_dict(json.loads(metadata[CONFIG_KEY]))
-    return DiscoConfig.sd_image_variations()
+        return DiscoConfig.from_dict(json.loads(metadata[CONFIG_KEY])), False
+    return DiscoConfig.sd_image_variations(), False
 
 
-def load_state_dict(path, configs=None) -> tuple[dict[str, torch.Tensor], DiscoConfig]:
-    """Read, convert and strictly check a checkpoint -> (our state dict, its config)."""
+def load_state_dict(path, configs=None, variant: str | None = None) -> tuple[dict[str, torch.Tensor], DiscoConfig]:
+    """Read, convert and strictly check a checkpoint -> (our state dict, its config).
+
+    The model variant (image / temporal) comes from the file's layers; `variant`, or configs that name one,
+    only check it, with a clear message on a mismatch.
+    """
     sd, metadata = read_checkpoint(path)
-    cfg = _resolve_config(metadata, configs)
+    cfg, stated = _resolve_config(metadata, configs)
+    file_variant = checkpoint_variant(sd)
+    if variant is not None and variant != file_variant:
+        raise variant_mismatch(file_variant, variant, "the caller asks for")
+    if stated and cfg.variant != file_variant:
+        raise variant_mismatch(file_variant, cfg.variant, "the given configs describe")
+    cfg = cfg.replace(variant=file_variant)
     sd = convert_official(sd)
     check_keys(sd, model_shapes(cfg))
     return sd, cfg
@@ -218,16 +245,16 @@ def _restore_buffers(model: DiscoModel, device) -> None:
 
 
 def load_model(path, *, device="cpu", dtype: torch.dtype = torch.float32, configs=None,
-               uncond: str | None = None) -> DiscoModel:
+               uncond: str | None = None, variant: str | None = None) -> DiscoModel:
     """Load a DisCo model from our `.safetensors`, an official `.pt`, or an official-layout `.safetensors`.
 
     The model is built on the meta device and the weights are assigned, so nothing is allocated twice.
     """
-    sd, cfg = load_state_dict(path, configs)
+    sd, cfg = load_state_dict(path, configs, variant)
     if uncond is not None:
         cfg = cfg.replace(uncond=uncond)
     with torch.device("meta"):
-        model = DiscoModel(cfg)
+        model = create_model(cfg)
     clip_prefix = "clip_image_encoder."
     sd = {k: v.to(device=device, dtype=torch.float32 if k.startswith(clip_prefix) or not v.is_floating_point()
                   else dtype) for k, v in sd.items()}

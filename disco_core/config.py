@@ -20,6 +20,16 @@ VARIANTS = ("image", "temporal")
 UNCOND_MODES = ("blank", "zeros")
 
 
+def stated_variant(d: dict) -> str | None:
+    """The model variant a config dict names: ours (`variant`) or a fixture's derived 3-D UNet; else None."""
+    if "variant" in d:
+        return d["variant"]
+    unet = d.get("derived", {}).get("unet_effective", {})
+    if unet:
+        return "temporal" if any("3D" in t for t in unet.get("down_block_types", ())) else "image"
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class DiscoConfig:
     unet: dict
@@ -69,12 +79,13 @@ class DiscoConfig:
         if pose_channels is None:
             pose = derived.get("controlnet_pose (controlnet.nets.0)", {})
             pose_channels = pose.get("conditioning_embedding_out_channels", DEFAULT_POSE_EMBEDDING_CHANNELS)
+        variant = stated_variant(d) or "image"
         uncond = d.get("uncond")
         if uncond is None and "net_args" in d:
             uncond = "blank" if float(d["net_args"].get("drop_ref", 0.0)) > 0 else "zeros"
         return cls(unet=dict(d["unet"]), vae=dict(d["vae"]), image_encoder=dict(d["image_encoder"]),
                    scheduler=dict(d["scheduler"]), pose_embedding_channels=tuple(pose_channels),
-                   variant=d.get("variant", "image"), uncond=uncond or "blank")
+                   variant=variant, uncond=uncond or "blank")
 
     @classmethod
     def from_file(cls, path: str | Path) -> "DiscoConfig":

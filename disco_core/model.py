@@ -73,6 +73,8 @@ def clip_vision_config(cfg: DiscoConfig) -> CLIPVisionConfig:
 class DiscoModel(nn.Module):
     """The DisCo image model: frozen SD-IV VAE + CLIP, UNet, pose and background ControlNets, refer_clip_proj."""
 
+    is_temporal = False  # the temporal model (temporal/model.py) has the same surface plus `frames(n)`
+
     def __init__(self, cfg: DiscoConfig):
         super().__init__()
         self.config = cfg
@@ -106,13 +108,21 @@ class DiscoModel(nn.Module):
         return self
 
 
+def create_model(cfg: DiscoConfig) -> DiscoModel:
+    """The model class the config's variant names, built on the current default device."""
+    if cfg.variant == "temporal":
+        from .temporal.model import TemporalDiscoModel
+        return TemporalDiscoModel(cfg)
+    return DiscoModel(cfg)
+
+
 def build_model(cfg: DiscoConfig, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                 seed: int | None = 0) -> DiscoModel:
     """A randomly initialised model (tests, benchmarks). `device="meta"` allocates nothing."""
     if seed is not None:
         torch.manual_seed(seed)
     with torch.device(device):  # initialise in place (a GPU initialises full size in seconds)
-        model = DiscoModel(cfg)
+        model = create_model(cfg)
     if str(device) != "meta":
         model.set_dtype(dtype)
     return model.eval().requires_grad_(False)

@@ -43,10 +43,9 @@ class Fixture:
             raise InputError(f"{path} is not a parity fixture folder: {missing} missing "
                              "(expected the layout of shared/reference/parity/<case>/)")
         meta = json.loads((path / "meta.json").read_text())
-        if meta.get("model") != "image":
-            raise UnsupportedFixture(f"{path.name}: the temporal DisCo model is not supported yet (the image "
-                                     "model is; temporal support comes in a later release), so this fixture "
-                                     "cannot be checked.")
+        if meta.get("model") not in ("image", "temporal"):
+            raise UnsupportedFixture(f"{path.name}: model {meta.get('model')!r} is not one this pack runs (image, "
+                                     "temporal), so this fixture cannot be checked.")
         return cls(path, json.loads((path / "configs.json").read_text()), meta,
                    load_file(str(path / "inputs.safetensors")), load_file(str(path / "outputs.safetensors")))
 
@@ -71,7 +70,12 @@ def run_fixture(fx: Fixture, model: DiscoModel | None = None, *, uncond: str | N
                 pose_scale: float | None = None, background_scale: float | None = None) -> ParityResult:
     """Run our pipeline on the fixture's preprocessed inputs and random draws; compare every stored tensor."""
     if model is None:
-        model = load_model(fx.path / "weights.safetensors", configs=DiscoConfig.from_dict(fx.configs))
+        model = load_model(fx.path / "weights.safetensors", configs=DiscoConfig.from_dict(fx.configs),
+                           variant=fx.meta["model"])
+    if fx.meta["model"] == "temporal":
+        from .temporal.parity import run_temporal
+        return compare(run_temporal(fx, model, uncond=uncond, pose_scale=pose_scale,
+                                    background_scale=background_scale), fx.outputs)
     meta, inp = fx.meta, fx.inputs
     ours: dict[str, torch.Tensor] = {}
     trace = ours.__setitem__
@@ -93,8 +97,13 @@ def run_fixture(fx: Fixture, model: DiscoModel | None = None, *, uncond: str | N
                           guidance_scale=guidance, pose_scale=pose_scale, background_scale=background_scale,
                           eta=float(meta["scheduler"]["eta"]), trace=trace)
         trace("logits_imgs", decode(model, latents, trace))
+    return compare(ours, fx.outputs)
+
+
+def compare(ours: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> ParityResult:
+    """Relative error of every official tensor we also produced (exact equality for integer tensors)."""
     result = ParityResult()
-    for name, theirs in fx.outputs.items():
+    for name, theirs in outputs.items():
         if name in ours and theirs.is_floating_point():
             result.errors[name] = relative_error(ours[name], theirs)
         elif name in ours:

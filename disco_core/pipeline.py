@@ -41,16 +41,26 @@ def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, pose
             frames_per_batch: int = 8, noise_mode: str = "per_frame", pose_scale: float = 1.0,
             background_scale: float = 1.0, uncond: str | None = None, eta: float = 0.0,
             on_step: Callable[[StepInfo], None] | None = None, preview_every: int = 0,
-            should_cancel: Callable[[], bool] | None = None) -> torch.Tensor:
+            should_cancel: Callable[[], bool] | None = None, window: int = 16, overlap: int = 4) -> torch.Tensor:
     """Generate one frame per pose.
 
     reference: [1, 3, H, W] photo in 0..1; mask: [1, 1, H, W] person mask in 0..1 (1 = person);
     poses: [T, 3, h, w] rendered skeletons in 0..1 at their canvas size; background: optional [1 or T, 3, H', W']
     in 0..1 that replaces the photo's own background (used as is, no person hole).
     `fit`: how every input is brought to height x width ('crop' centre crop, 'pad', or 'official').
+    `window` / `overlap`: frames per temporal-model window and shared by neighbouring windows (the temporal
+    model only; the image model draws every frame on its own and ignores them).
     Returns float32 CPU frames [T, height, width, 3] in 0..1.
     """
     _check_options(model, height, width, num_inference_steps, frames_per_batch, noise_mode, uncond)
+    if model.is_temporal:  # windows over the whole video; temporal/pipeline.py streams the same frames
+        from .temporal.pipeline import animate_windows
+        return torch.cat([frames for _, frames in animate_windows(
+            model, reference, mask, poses, background=background, height=height, width=width, fit=fit,
+            num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, scheduler=scheduler,
+            seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode, pose_scale=pose_scale,
+            background_scale=background_scale, uncond=uncond, eta=eta, window=window, overlap=overlap,
+            on_step=on_step, preview_every=preview_every, should_cancel=should_cancel)])
     reference = check_image(reference, "reference image", 3)[:1]
     mask = check_image(mask, "reference mask", 1)[:1]
     poses = check_image(poses, "poses", 3)

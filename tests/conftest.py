@@ -54,3 +54,32 @@ def person_inputs():
     for i in range(3):
         poses[i, i % 3, 10 + 10 * i:40 + 10 * i, 20:30] = 0.6
     return reference, mask, poses
+
+
+# The temporal model (issue 8): its parity fixture is carried in the repository.
+PARITY_TEMPORAL = ROOT / "tests" / "fixtures" / "parity" / "temporal"
+
+
+@pytest.fixture(scope="session")
+def parity_temporal_dir() -> Path:
+    return PARITY_TEMPORAL
+
+
+@pytest.fixture(scope="session")
+def temporal_fixture():
+    from disco_core.parity import Fixture
+    return Fixture.load(PARITY_TEMPORAL)
+
+
+@pytest.fixture(scope="session")
+def temporal_checkpoint(tmp_path_factory) -> Path:
+    """The temporal fixture's official-layout weights converted into one self-describing .safetensors."""
+    from disco_core import convert_checkpoint
+    out = tmp_path_factory.mktemp("models") / "disco_temporal_tiny.safetensors"
+    return convert_checkpoint(PARITY_TEMPORAL / "weights.safetensors", out, configs=PARITY_TEMPORAL / "configs.json")
+
+
+@pytest.fixture(scope="session")
+def temporal_model(temporal_checkpoint):
+    from disco_core import load_model
+    return load_model(temporal_checkpoint)

@@ -137,15 +137,6 @@ def test_stage1_checkpoint_is_named(tmp_path, official_sd):
         load_model(f)
 
 
-def test_temporal_checkpoint_is_not_supported_yet(tmp_path, official_sd):
-    sd = dict(official_sd)
-    sd["unet.down_blocks.0.resnets.0.tem_conv.weight"] = torch.zeros(32, 32, 3)
-    f = tmp_path / "temporal.safetensors"
-    save_file(sd, str(f))
-    with pytest.raises(CheckpointError, match="temporal.*not supported yet"):
-        load_model(f)
-
-
 def test_missing_unexpected_and_mismatched_keys_are_listed(tmp_path, official_sd, tiny_config):
     sd = dict(official_sd)
     del sd["unet.conv_in.weight"]

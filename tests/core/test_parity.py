@@ -55,10 +55,3 @@ def test_check_parity_command(parity_image_dir, capsys):
     value = float(out[-1].split("=", 1)[1])
     assert out[-1].startswith("max_rel_err=") and value <= 1e-4
     assert main(["check-parity", str(parity_image_dir), "--tol", "1e-9"]) == 1
-
-
-def test_check_parity_says_temporal_is_not_supported(shared_dir, capsys):
-    code = main(["check-parity", str(shared_dir / "reference" / "parity" / "temporal")])
-    err = capsys.readouterr().err
-    assert code != 0
-    assert "temporal" in err and "not supported yet" in err
