@@ -1,0 +1,176 @@
+"""Videos of any length with the temporal model: window plan, fusion weights, per-step fusion, batching,
+progress, cancellation and streaming.
+
+Mutations seen failing these tests: fusing without the weights (plain average), a last window shortened
+instead of moved back, padding frames kept in the output, windows batched in a different frame order, and the
+progress counting steps instead of window-steps.
+"""
+import pytest
+import torch
+
+from disco_core import Cancelled, InputError, animate
+from disco_core.sampling import make_scheduler
+from disco_core.temporal.pipeline import animate_windows, joint_noise
+from disco_core.temporal.sampling import denoise_windows
+from disco_core.temporal.windows import plan_windows
+
+H = W = 64  # the fixture model's size (three 2x downsamplings of 8x8 latents)
+FAST = dict(height=H, width=W, num_inference_steps=2, seed=5)
+
+
+def test_window_plan_covers_the_video_with_full_windows():
+    assert plan_windows(40, 16, 4).starts == (0, 12, 24)
+    p = plan_windows(41, 16, 4)
+    assert p.starts == (0, 12, 24, 25) and p.length == 41     # the last window moves back, keeps 16 frames
+    assert all(s + 16 <= 41 for s in p.starts)
+    assert plan_windows(16, 16, 4).starts == (0,) and plan_windows(17, 8, 0).starts == (0, 8, 9)
+    short = plan_windows(5, 16, 4)
+    assert short.starts == (0,) and short.length == 16
+    assert [short.source_frame(i) for i in range(12)] == [0, 1, 2, 3, 4, 3, 2, 1, 0, 1, 2, 3]  # mirrored
+    assert plan_windows(1, 8, 2).source_frame(7) == 0
+    for bad in (dict(window=0, overlap=0), dict(window=8, overlap=8), dict(window=8, overlap=-1)):
+        with pytest.raises(InputError, match="window|overlap"):
+            plan_windows(20, **bad)
+    with pytest.raises(InputError, match="empty"):
+        plan_windows(0, 16, 4)
+
+
+def test_fusion_weights_fall_towards_overlapped_edges_and_sum_to_one():
+    assert torch.equal(plan_windows(16, 16, 4).weights(0), torch.ones(16))   # one window: its own prediction
+    p = plan_windows(28, 16, 4)                                              # windows 0..15 and 12..27
+    a, b = p.weights(0), p.weights(1)
+    assert torch.equal(a[:12], torch.ones(12)) and torch.equal(b[4:], torch.ones(12))  # video edges stay 1
+    assert torch.allclose(a[12:] + b[:4], torch.ones(4))                     # linear cross-fade
+    assert (a[12:].diff() < 0).all() and (b[:4].diff() > 0).all()
+    dense = plan_windows(40, 8, 6)                                           # frames in up to four windows
+    total = torch.zeros(40)
+    for k, s in enumerate(dense.starts):
+        assert (dense.weights(k) > 0).all()
+        total[s:s + 8] += dense.weights(k)
+    assert (total > 0).all()
+
+
+def _inputs(length, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return dict(latents=torch.randn(length, 4, 8, 8, generator=g), poses=torch.rand(length, 3, H, W, generator=g),
+                tokens=torch.randn(1, 7, 24, generator=g), uncond=torch.randn(1, 7, 24, generator=g),
+                background=torch.randn(1, 4, 8, 8, generator=g))
+
+
+def _denoise(model, x, plan, frames=None, steps=1, **kw):
+    frames = list(range(plan.length)) if frames is None else frames
+    poses = x["poses"][frames]
+    return denoise_windows(model, x["latents"][frames], plan, tokens=x["tokens"], uncond=x["uncond"],
+                           pose_for=lambda f: poses[f], background=x["background"],
+                           scheduler=make_scheduler("ddim", model.config.scheduler), num_inference_steps=steps,
+                           guidance_scale=2.0, **kw)
+
+
+def test_overlapping_predictions_are_fused_with_the_weights(temporal_model):
+    """One DDIM step is linear in the noise prediction, so the fused video equals the weighted blend of each
+    window sampled alone: window A alone on frames 0-3, B alone on frames 2-5."""
+    x = _inputs(6)
+    plan = plan_windows(6, 4, 2)
+    fused = _denoise(temporal_model, x, plan)
+    a = _denoise(temporal_model, x, plan_windows(4, 4, 0), frames=[0, 1, 2, 3])
+    b = _denoise(temporal_model, x, plan_windows(4, 4, 0), frames=[2, 3, 4, 5])
+    wa, wb = plan.weights(0)[2:, None, None, None], plan.weights(1)[:2, None, None, None]
+    torch.testing.assert_close(fused[:2], a[:2], rtol=0, atol=1e-6)
+    torch.testing.assert_close(fused[4:], b[2:], rtol=0, atol=1e-6)
+    torch.testing.assert_close(fused[2:4], (wa * a[2:] + wb * b[:2]) / (wa + wb), rtol=0, atol=1e-5)
+    assert (a[2:] - b[:2]).abs().max() > 1e-2          # the windows really disagree there
+
+
+def test_running_several_windows_at_once_changes_nothing(temporal_model):
+    x = _inputs(11, seed=1)
+    plan = plan_windows(11, 4, 1)                      # starts 0, 3, 6, 7: a moved-back last window
+    one = _denoise(temporal_model, x, plan, steps=2, windows_per_batch=1)
+    for n in (2, 3, 4):
+        torch.testing.assert_close(_denoise(temporal_model, x, plan, steps=2, windows_per_batch=n), one,
+                                   rtol=0, atol=2e-5)
+
+
+def _record_clip_lengths(model):
+    seen = []
+
+    def hook(module, args, kwargs):
+        seen.append((args[0].shape[0], model.frame_context.num_frames))
+    return seen, model.unet.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+@pytest.mark.parametrize("num_frames", [3, 11])
+def test_the_model_always_sees_full_windows(temporal_model, person_inputs, num_frames):
+    ref, mask, _ = person_inputs
+    poses = torch.rand(num_frames, 3, 40, 40, generator=torch.Generator().manual_seed(2))
+    seen, handle = _record_clip_lengths(temporal_model)
+    try:
+        out = animate(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=8, **FAST)
+    finally:
+        handle.remove()
+    assert out.shape == (num_frames, H, W, 3)          # padding frames of a short video are dropped
+    assert seen and all(f == 4 and batch % 4 == 0 for batch, f in seen)
+
+
+def test_short_video_output_matches_its_padded_run(temporal_model, person_inputs):
+    """A 3-frame video is sampled as one mirrored 4-frame window; its frames are that window's first three."""
+    ref, mask, _ = person_inputs
+    poses = torch.rand(3, 3, 40, 40, generator=torch.Generator().manual_seed(3))
+    mirrored = poses[[0, 1, 2, 1]]
+    short = animate(temporal_model, ref, mask, poses, window=4, overlap=0, **FAST)
+    padded = animate(temporal_model, ref, mask, mirrored, window=4, overlap=0, **FAST)
+    torch.testing.assert_close(short, padded[:3], rtol=0, atol=1e-6)
+
+
+def test_image_model_ignores_window_and_overlap(tiny_model, person_inputs):
+    ref, mask, poses = person_inputs
+    base = animate(tiny_model, ref, mask, poses, **FAST)
+    assert torch.equal(animate(tiny_model, ref, mask, poses, window=2, overlap=1, **FAST), base)
+
+
+def test_official_noise_is_one_joint_draw():
+    noise, _ = joint_noise((4, 8, 8), 6, 43, "cpu", torch.float32)
+    expected = torch.randn((1, 4, 6, 8, 8), generator=torch.Generator("cpu").manual_seed(43))
+    assert torch.equal(noise, expected[0].transpose(0, 1))
+
+
+def test_progress_counts_window_steps_and_cancel_stops_between_them(temporal_model, person_inputs):
+    ref, mask, _ = person_inputs
+    poses = torch.rand(10, 3, 40, 40, generator=torch.Generator().manual_seed(4))   # windows at 0, 3, 6
+    seen = []
+    animate(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=4, on_step=seen.append, **FAST)
+    assert [i.done for i in seen] == list(range(1, 7)) and {i.total for i in seen} == {6}
+    seen.clear()
+    animate(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=8, on_step=seen.append, **FAST)
+    assert [i.done for i in seen] == [2, 3, 5, 6]      # two windows per batch
+    calls = []
+    with pytest.raises(Cancelled):
+        animate(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=4,
+                should_cancel=lambda: calls.append(1) or len(calls) > 4, **FAST)
+    assert len(calls) == 5
+
+
+class LazyPoses:
+    """A pose source that renders frames only when sliced, and records what was read."""
+
+    def __init__(self, n):
+        self.n, self.reads = n, []
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, s):
+        self.reads.append((s.start, s.stop))
+        frames = torch.arange(s.start, s.stop, dtype=torch.float32)
+        return (frames[:, None, None, None] / self.n).expand(-1, 3, 40, 40).clone()
+
+
+def test_poses_are_read_per_window_and_frames_stream_out_in_chunks(temporal_model, person_inputs):
+    ref, mask, _ = person_inputs
+    poses = LazyPoses(9)
+    chunks = list(animate_windows(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=4,
+                                  **FAST))
+    assert [c[0] for c in chunks] == [range(0, 4), range(4, 8), range(8, 9)]
+    assert all(f.shape == (len(r), H, W, 3) for r, f in chunks)
+    assert max(stop - start for start, stop in poses.reads) <= 4
+    whole = animate(temporal_model, ref, mask, LazyPoses(9), window=4, overlap=1, frames_per_batch=4, **FAST)
+    assert torch.equal(torch.cat([f for _, f in chunks]), whole)
