@@ -14,7 +14,8 @@ class DisCoModelLoader:
     CATEGORY = "DisCo"
     DESCRIPTION = (
         "Loads a DisCo checkpoint from the 'models/disco' folder (or a 'disco:' path in extra_model_paths.yaml): "
-        "a .safetensors file made by `python -m disco_core convert`, or an official DisCo .pt file. The weights "
+        "a .safetensors file made by `python -m disco_core convert`, or an official DisCo .pt file, of the image "
+        "model or the temporal model (DisCo with temporal module; picked from the file). The weights "
         "rest on the CPU and ComfyUI moves them to the GPU when the sampler runs, offloading other models. "
         "The official DisCo weights are released for research use; check their licence before other uses."
     )
@@ -29,7 +30,7 @@ class DisCoModelLoader:
         return {"required": {
             "checkpoint": (glue.list_checkpoints(), {
                 "tooltip": "Checkpoint file in ComfyUI/models/disco (.safetensors from `python -m disco_core "
-                           "convert`, or an official mp_rank_00_model_states.pt)."}),
+                           "convert`, or an official mp_rank_00_model_states.pt); image or temporal model."}),
             "dtype": (["auto", "fp16", "bf16", "fp32"], {
                 "default": "auto",
                 "tooltip": "Weight and compute precision. auto: what ComfyUI picks for this device (fp32 on CPU, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..disco_core import SCHEDULERS, animate
 from ..disco_core.preprocess import FIT_MODES
 from ..disco_core.errors import InputError
+from ..disco_core.temporal.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
 from . import comfy_glue as glue
 from .sockets import DISCO_MODEL, DISCO_POSES, DISCO_REFERENCE
 
@@ -16,7 +17,8 @@ class DisCoSampler:
     DESCRIPTION = (
         "Animates the reference person so that they follow the pose sequence: one output frame per pose frame. "
         "The background comes from the reference photo, or from the optional background image(s) "
-        "(background swap). Shows a preview while it samples; Cancel stops it between steps."
+        "(background swap). With a temporal checkpoint the frames are drawn together in overlapping windows "
+        "(window / overlap), any number of them. Shows a preview while it samples; Cancel stops it between steps."
     )
     RETURN_TYPES = ("IMAGE", "FLOAT")
     RETURN_NAMES = ("frames", "fps")
@@ -54,7 +56,9 @@ class DisCoSampler:
                 "frames_per_batch": ("INT", {"default": 8, "min": 1, "max": 256,
                                              "tooltip": "Frames denoised together (count). Lower it if you run "
                                                         "out of GPU memory; it does not change the result "
-                                                        "with noise_mode per_frame."}),
+                                                        "with noise_mode per_frame. Temporal models run "
+                                                        "frames_per_batch // window whole windows at once "
+                                                        "(at least one)."}),
             },
             "optional": {
                 "background": ("IMAGE", {"tooltip": "Background swap: one image for every frame, or one per "
@@ -71,6 +75,16 @@ class DisCoSampler:
                 "background_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
                                                "tooltip": "Strength of the background ControlNet (multiplier, 1 "
                                                           "= as trained; 0 ignores the background)."}),
+                "window": ("INT", {"default": DEFAULT_WINDOW, "min": 1, "max": 64,
+                                   "tooltip": "Temporal models only (image models ignore it): frames the model "
+                                              "sees at once (count). 16 as the released temporal checkpoints "
+                                              "were trained, 8 as in the paper; longer videos run as "
+                                              "overlapping windows."}),
+                "overlap": ("INT", {"default": DEFAULT_OVERLAP, "min": 0, "max": 63,
+                                    "tooltip": "Temporal models only (image models ignore it): frames shared by "
+                                               "neighbouring windows (count, less than window), blended at every "
+                                               "step so windows meet without a seam. More overlap: smoother, "
+                                               "slower."}),
             },
         }
 
@@ -84,17 +98,19 @@ class DisCoSampler:
 
     def sample(self, model, reference, poses, seed, steps, cfg, scheduler, width, height, fit,
                frames_per_batch, background=None, noise_mode="per_frame", pose_scale=1.0,
-               background_scale=1.0):
+               background_scale=1.0, window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP):
         if len(poses) == 0:
             raise InputError("The pose sequence is empty: Pose Sequence produced no frames. Check its input.")
         model.ready()
         chunks = -(-len(poses) // frames_per_batch)
+        if model.model.is_temporal:  # progress counts window-steps
+            chunks = len(plan_windows(len(poses), window, overlap).starts)
         frames = animate(
             model.model, reference.image, reference.mask, poses.rendered,
             background=None if background is None else glue.image_to_bchw(background, "background"),
             height=height, width=width, fit=fit, num_inference_steps=steps, guidance_scale=cfg,
             scheduler=scheduler, seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode,
-            pose_scale=pose_scale, background_scale=background_scale,
+            pose_scale=pose_scale, background_scale=background_scale, window=window, overlap=overlap,
             on_step=glue.progress(steps * chunks), preview_every=glue.preview_every(steps),
             should_cancel=glue.raise_if_interrupted,
         )

@@ -20,6 +20,7 @@ CORE_NODES = ROOT / "tests" / "nodes" / "core_nodes.json"
 SHARED = ROOT.parent / "shared" / "data"
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CHECKPOINT = "disco_moretiktok_cfg.safetensors"
+TEMPORAL_CHECKPOINT = "disco_temporal_moretiktok_cfg.safetensors"  # DisCo w/ temporal module, converted
 COLUMN, ROW = 380, 60  # layout grid, canvas pixels
 DISCO_COLOR, DISCO_BGCOLOR = "#2a4858", "#1d3340"  # the pack's node colours (web/js/disco.js uses the same)
 
@@ -167,25 +168,28 @@ class Graph:
         return order
 
 
-def reference_and_model(g: Graph) -> tuple[int, int]:
-    loader = g.add("DisCoModelLoader", None, 1, 0, checkpoint=CHECKPOINT)
+def reference_and_model(g: Graph, checkpoint: str = CHECKPOINT) -> tuple[int, int]:
+    loader = g.add("DisCoModelLoader", None, 1, 0, checkpoint=checkpoint)
     photo = g.add("LoadImage", "Reference photo", 0, 3, image="disco_reference.png")
     split = g.add("DisCoDisentangleImage", None, 1, 3)
     g.link(photo, "IMAGE", split, "image")
     return loader, split
 
 
-def sampler_to_video(g: Graph, loader: int, split: int, poses: int, name: str, background: int | None = None):
-    sampler = g.add("DisCoSampler", None, 2, 0, seed=42, steps=30, cfg=1.5)
+def sampler_to_video(g: Graph, loader: int, split: int, poses: int, name: str, background: int | None = None,
+                     smooth: bool = True, **sampler_widgets):
+    sampler = g.add("DisCoSampler", None, 2, 0, seed=42, steps=30, cfg=1.5, **sampler_widgets)
     g.link(loader, "model", sampler, "model")
     g.link(split, "reference", sampler, "reference")
     g.link(poses, "poses", sampler, "poses")
     if background is not None:
         g.link(background, "IMAGE", sampler, "background")
-    smooth = g.add("DisCoTemporalSmooth", None, 3, 0, strength=0.5)
-    g.link(sampler, "frames", smooth, "frames")
+    frames = sampler
+    if smooth:
+        frames = g.add("DisCoTemporalSmooth", None, 3, 0, strength=0.5)
+        g.link(sampler, "frames", frames, "frames")
     video = g.add("CreateVideo", None, 3, 5)
-    g.link(smooth, "frames", video, "images")
+    g.link(frames, "frames", video, "images")
     g.link(sampler, "fps", video, "fps")
     save = g.add("SaveVideo", None, 4, 0, filename_prefix=f"disco/{name}")
     g.link(video, "VIDEO", save, "video")
@@ -210,6 +214,18 @@ def dance_basic(defs) -> Graph:
     sampler_to_video(g, loader, split, video_poses(g, split), "dance_basic")
     g.note("DisCo: photo + driving video -> dance video.\nPut a checkpoint in ComfyUI/models/disco "
            "(see the README), pick a photo of one person and a dance video, then Queue.", 3, 9)
+    return g
+
+
+def dance_temporal(defs) -> Graph:
+    g = Graph(defs)
+    loader, split = reference_and_model(g, TEMPORAL_CHECKPOINT)
+    sampler_to_video(g, loader, split, video_poses(g, split), "dance_temporal", smooth=False, window=16,
+                     overlap=4, frames_per_batch=16)
+    g.note("DisCo temporal model: photo + driving video of any length -> dance video. Put a temporal checkpoint "
+           "(DisCo w/ temporal module, converted) in ComfyUI/models/disco. It draws 16 frames at a time; longer "
+           "videos run as overlapping windows (window / overlap on the sampler) blended at every step, so no "
+           "Temporal Smooth is needed.", 3, 9)
     return g
 
 
@@ -251,7 +267,7 @@ def pose_from_keypoints(defs) -> Graph:
 
 
 WORKFLOWS = {"dance_basic": dance_basic, "background_swap": background_swap,
-             "pose_from_keypoints": pose_from_keypoints}
+             "pose_from_keypoints": pose_from_keypoints, "dance_temporal": dance_temporal}
 
 
 def main() -> int:

@@ -123,8 +123,9 @@ class TemporalTransformerBlock(BasicTransformerBlock):
         block.context = context
         attn1, norm2 = block.attn1, block.norm2
         param = attn1.to_q.weight
-        block.tem_attn = Attention(query_dim=attn1.query_dim, heads=attn1.heads, dim_head=attn1.inner_dim // attn1.heads,
-                                   bias=False, upcast_attention=attn1.upcast_attention).to(param.device, param.dtype)
+        block.tem_attn = Attention(query_dim=attn1.query_dim, heads=attn1.heads,
+                                   dim_head=attn1.inner_dim // attn1.heads, bias=False,
+                                   upcast_attention=attn1.upcast_attention).to(param.device, param.dtype)
         # Created and saved by the official code, never used in its forward (norm2 is): kept for the keys only.
         block.tem_norm = nn.LayerNorm(norm2.normalized_shape, elementwise_affine=norm2.elementwise_affine,
                                       device=param.device, dtype=param.dtype)

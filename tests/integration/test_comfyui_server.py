@@ -1,4 +1,4 @@
-"""The pack inside a real ComfyUI server: /object_info, the three API workflows over HTTP, validation errors.
+"""The pack inside a real ComfyUI server: /object_info, the API workflows over HTTP, validation errors.
 
 Runs only when COMFYUI_DIR points at a ComfyUI checkout whose requirements are installed in this Python:
 
@@ -27,6 +27,10 @@ NODE_IDS = ["DisCoModelLoader", "DisCoDisentangleImage", "DisCoPoseSequence", "D
 FRAMES = 3
 FAST = {"DisCo Sampler": {"steps": 2, "width": 64, "height": 64, "frames_per_batch": 2, "seed": 3},
         "Pose Sequence": {"max_frames": FRAMES}, "Load DisCo Model": {"checkpoint": "tiny.safetensors"}}
+# dance_temporal: the tiny temporal model (converted from the carried fixture), two 2-frame windows over 3 frames
+TEMPORAL = {"Load DisCo Model": {"checkpoint": "tiny_temporal.safetensors"},
+            "DisCo Sampler": {"window": 2, "overlap": 1}}
+TEMPORAL_FIXTURE = ROOT / "tests" / "fixtures" / "parity" / "temporal"
 STARTUP_TIMEOUT, RUN_TIMEOUT = 180, 300  # seconds
 
 pytestmark = pytest.mark.integration
@@ -74,6 +78,9 @@ def server(tmp_path_factory):
     (base / "models" / "disco").mkdir(parents=True)
     inputs = make_inputs(tmp_path_factory.mktemp("inputs"))
     inputs["convert"](base / "models" / "disco" / "tiny.safetensors")
+    from disco_core import convert_checkpoint
+    convert_checkpoint(TEMPORAL_FIXTURE / "weights.safetensors",
+                       base / "models" / "disco" / "tiny_temporal.safetensors", configs=TEMPORAL_FIXTURE / "configs.json")
     port = free_port()
     log = open(base / "server.log", "w")
     proc = subprocess.Popen(
@@ -113,12 +120,14 @@ def test_pack_imports_cleanly_and_lists_five_nodes_with_their_sockets(server):
     for node_id in NODE_IDS:
         assert node_id in info, f"{node_id} missing from /object_info"
         assert info[node_id]["category"] == "DisCo" and info[node_id]["description"]
-    assert info["DisCoModelLoader"]["input"]["required"]["checkpoint"][0] == ["tiny.safetensors"]
+    assert info["DisCoModelLoader"]["input"]["required"]["checkpoint"][0] == ["tiny.safetensors",
+                                                                               "tiny_temporal.safetensors"]
     assert info["DisCoSampler"]["output"] == ["IMAGE", "FLOAT"]
     assert info["DisCoPoseSequence"]["input"]["optional"]["pose_keypoint"][0] == "POSE_KEYPOINT"
     assert info["DisCoDisentangleImage"]["output"] == ["DISCO_REFERENCE", "IMAGE", "IMAGE", "MASK"]
+    assert {"window", "overlap"} <= set(info["DisCoSampler"]["input"]["optional"])
     models = server["client"].get_json("/models/disco")
-    assert models == ["tiny.safetensors"]
+    assert models == ["tiny.safetensors", "tiny_temporal.safetensors"]
 
 
 def prepared(server, name: str) -> dict:
@@ -132,6 +141,10 @@ def prepared(server, name: str) -> dict:
     for node, values in FAST.items():
         for key, value in values.items():
             http_client.set_input(prompt, node, key, value)
+    if name == "dance_temporal":
+        for node, values in TEMPORAL.items():
+            for key, value in values.items():
+                http_client.set_input(prompt, node, key, value)
     return prompt
 
 
@@ -142,7 +155,7 @@ def count_frames(path: Path) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
-@pytest.mark.parametrize("name", ["dance_basic", "background_swap", "pose_from_keypoints"])
+@pytest.mark.parametrize("name", ["dance_basic", "background_swap", "pose_from_keypoints", "dance_temporal"])
 def test_api_workflow_runs_and_saves_one_video_frame_per_pose(server, name, tmp_path):
     client = server["client"]
     prompt = prepared(server, name)
@@ -162,7 +175,8 @@ def test_api_workflow_runs_and_saves_one_video_frame_per_pose(server, name, tmp_
     sampler = http_client.find_node(prompt, "DisCo Sampler")
     if ws is not None:
         steps = [d for k, d in events if k == "progress" and d.get("node") == sampler]
-        assert steps and steps[-1]["value"] == steps[-1]["max"] == 2 * 2  # 2 steps x 2 chunks of frames
+        # 2 steps x 2 chunks of frames; dance_temporal: 2 steps x 2 windows (window-steps)
+        assert steps and steps[-1]["value"] == steps[-1]["max"] == 2 * 2
 
 
 def test_missing_checkpoint_is_refused_before_running_with_what_to_do(server):
