@@ -47,7 +47,12 @@ def add_arguments(p):
     p.add_argument("--fit", choices=("crop", "pad", "official"), default="crop",
                    help="bring inputs to the output size by centre crop or padding")
     p.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="ddim")
-    p.add_argument("--frames-per-batch", type=int, default=8)
+    p.add_argument("--frames-per-batch", type=int, default=8,
+                   help="frames per model call; a temporal model runs frames-per-batch // window whole windows")
+    p.add_argument("--window", type=int, default=16,
+                   help="temporal checkpoints: frames the model sees at once (16 as trained, 8 as in the paper)")
+    p.add_argument("--overlap", type=int, default=4,
+                   help="temporal checkpoints: frames shared by neighbouring windows, blended at every step")
     p.add_argument("--noise", choices=NOISE_MODES, default="per_frame")
     p.add_argument("--uncond", choices=("blank", "zeros"), help="override the checkpoint's CFG mode")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -112,16 +117,16 @@ def run(args) -> int:
     model = load_model(args.checkpoint, device=args.device, dtype=DTYPES[args.dtype], configs=args.configs,
                        uncond=args.uncond)
     width, height = args.size
-    bar = tqdm(total=None, unit="step", desc="DisCo")
+    bar = tqdm(total=None, unit="step", desc="DisCo")  # temporal models: window-steps
 
     def on_step(info):
         bar.total = info.total
-        bar.update(1)
+        bar.update(info.done - bar.n)  # a temporal model's batch of windows counts several window-steps
 
     frames = animate(model, reference, mask, poses, height=height, width=width, fit=args.fit,
                      num_inference_steps=args.steps, guidance_scale=args.cfg, scheduler=args.scheduler,
                      seed=args.seed, frames_per_batch=args.frames_per_batch, noise_mode=args.noise,
-                     on_step=on_step)
+                     window=args.window, overlap=args.overlap, on_step=on_step)
     bar.close()
     fps = args.fps or fps or 15.0
     write_video(frames.numpy(), args.out, fps)
