@@ -6,6 +6,7 @@ Our file: one `.safetensors` in our key layout with the model configs in its met
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import pickle
 import sys
@@ -13,12 +14,13 @@ import zipfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from .config import DiscoConfig, stated_variant
 from .errors import CheckpointError, InputError
 from .model import DiscoModel, create_model
+from .tensor_stream import SafetensorsStream
 
 # Official `Net` attribute prefixes (net.py), in the official order.
 OFFICIAL_PREFIXES = ("vae.", "controlnet.nets.0.", "controlnet.nets.1.", "unet.", "clip_image_encoder.",
@@ -51,9 +53,11 @@ _DEEPSPEED_STANDINS = [
 _SAFE_CONTAINERS = [collections.OrderedDict, collections.defaultdict, set, frozenset, torch.Size]
 
 
-def _load_pickle_checkpoint(path: Path) -> dict:
+def _load_pickle_checkpoint(path: Path, mmap: bool = False) -> dict:
     try:
         with torch.serialization.safe_globals(_SAFE_CONTAINERS + _DEEPSPEED_STANDINS):
+            if mmap and zipfile.is_zipfile(path):  # torch >= 1.6 files; legacy files cannot be mapped
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
@@ -72,26 +76,41 @@ def _first_line(e: Exception) -> str:
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read any supported file -> (state dict in the file's layout, safetensors metadata or {})."""
+    with _open_checkpoint(path) as (sd, metadata, read):
+        return {k: read(k) for k in sd}, metadata
+
+
+@contextlib.contextmanager
+def _open_checkpoint(path: str | Path, mmap: bool = False):
+    """-> (state dict, metadata, read(key, dtype=None) -> tensor in memory of its own, cast to dtype if float).
+
+    For `.safetensors` the dict holds meta-device stand-ins and each read is a plain file read (no mapping); a
+    `.pt` is memory-mapped when `mmap` and what is read is copied out, so the mapping goes with the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; {WEIGHTS_HINT}.")
     if path.suffix == ".safetensors":
         try:
-            from safetensors import safe_open
-            with safe_open(str(path), framework="pt") as f:
-                metadata = f.metadata() or {}
-            return load_file(str(path)), metadata
+            with safe_open(str(path), framework="pt"):  # validates header, offsets and file size
+                pass
+            stream = SafetensorsStream(path)
+            f = open(path, "rb")
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
             raise CheckpointError(f"{path} is truncated or corrupt ({_first_line(e)}); download or convert "
                                   "it again.") from e
-    obj = _load_pickle_checkpoint(path)
+        with f:
+            yield stream.meta_tensors(), stream.metadata, lambda key, dtype=None: stream.read(key, f, dtype)
+        return
+    obj = _load_pickle_checkpoint(path, mmap=mmap)
     if isinstance(obj, dict) and isinstance(obj.get("module"), dict):
-        return obj["module"], {}
-    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return obj, {}
-    keys = list(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
-    raise CheckpointError(f"{path.name} is not a DisCo checkpoint: expected a DeepSpeed file with weights under "
-                          f"'module' (mp_rank_00_model_states.pt), found {keys}.")
+        sd = obj["module"]
+    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        sd = obj
+    else:
+        keys = list(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(f"{path.name} is not a DisCo checkpoint: expected a DeepSpeed file with weights "
+                              f"under 'module' (mp_rank_00_model_states.pt), found {keys}.")
+    yield sd, {}, lambda key, dtype=None: _owned(sd[key], dtype, copy=mmap)
 
 
 def detect_layout(sd: dict[str, torch.Tensor]) -> str:
@@ -192,16 +211,32 @@ def load_state_dict(path, configs=None, variant: str | None = None) -> tuple[dic
     only check it, with a clear message on a mismatch.
     """
     sd, metadata = read_checkpoint(path)
+    cfg = _checked_config(sd, metadata, configs, variant)
+    sd = convert_official(sd)
+    check_keys(sd, model_shapes(cfg))
+    return sd, cfg
+
+
+def _checked_config(sd: dict, metadata: dict, configs, variant: str | None) -> DiscoConfig:
+    """The config for a file's state dict (keys only are read): its variant from the file's layers."""
     cfg, stated = _resolve_config(metadata, configs)
     file_variant = checkpoint_variant(sd)
     if variant is not None and variant != file_variant:
         raise variant_mismatch(file_variant, variant, "the caller asks for")
     if stated and cfg.variant != file_variant:
         raise variant_mismatch(file_variant, cfg.variant, "the given configs describe")
-    cfg = cfg.replace(variant=file_variant)
-    sd = convert_official(sd)
-    check_keys(sd, model_shapes(cfg))
-    return sd, cfg
+    return cfg.replace(variant=file_variant)
+
+
+def _owned(value: torch.Tensor, dtype: torch.dtype | None, copy: bool) -> torch.Tensor:
+    cast = value.to(dtype) if dtype is not None and value.is_floating_point() else value
+    return cast.clone() if copy and cast is value else cast
+
+
+def _converted_names(sd: dict[str, torch.Tensor]) -> dict[str, str]:
+    """Our key -> the file's key, from `convert_official` (which passes values through unchanged)."""
+    file_key = {id(v): k for k, v in sd.items()}
+    return {ours: file_key[id(v)] for ours, v in convert_official(sd).items()}
 
 
 def convert_checkpoint(src: str | Path, dst: str | Path, configs=None, uncond: str | None = None) -> Path:
@@ -248,16 +283,20 @@ def load_model(path, *, device="cpu", dtype: torch.dtype = torch.float32, config
                uncond: str | None = None, variant: str | None = None) -> DiscoModel:
     """Load a DisCo model from our `.safetensors`, an official `.pt`, or an official-layout `.safetensors`.
 
-    The model is built on the meta device and the weights are assigned, so nothing is allocated twice.
+    The model is built on the meta device and each weight is read, converted and assigned one at a time, into
+    memory the model owns: nothing is allocated twice and no mapping of the file is left behind, so resident
+    memory after loading is the weights plus the libraries (measured in bench/RESULTS.md).
     """
-    sd, cfg = load_state_dict(path, configs, variant)
-    if uncond is not None:
-        cfg = cfg.replace(uncond=uncond)
+    with _open_checkpoint(path, mmap=True) as (sd, metadata, read):
+        cfg = _checked_config(sd, metadata, configs, variant)
+        if uncond is not None:
+            cfg = cfg.replace(uncond=uncond)
+        names = _converted_names(sd)
+        check_keys({ours: sd[theirs] for ours, theirs in names.items()}, model_shapes(cfg))
+        weights = {ours: read(theirs, torch.float32 if ours.startswith("clip_image_encoder.") else dtype).to(device)
+                   for ours, theirs in names.items()}
     with torch.device("meta"):
         model = create_model(cfg)
-    clip_prefix = "clip_image_encoder."
-    sd = {k: v.to(device=device, dtype=torch.float32 if k.startswith(clip_prefix) or not v.is_floating_point()
-                  else dtype) for k, v in sd.items()}
-    model.load_state_dict(sd, strict=True, assign=True)
+    model.load_state_dict(weights, strict=True, assign=True)
     _restore_buffers(model, device)
     return model.eval().requires_grad_(False)

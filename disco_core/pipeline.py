@@ -7,6 +7,7 @@ import torch
 
 from .encode import background_latents, clip_tokens, decode, uncond_tokens
 from .errors import InputError
+from .fast import Speed
 from .model import DiscoModel
 from .noise import NOISE_MODES, background_generator, initial_latents
 from .preprocess import background_input, check_image, clip_input, fit_window
@@ -41,7 +42,8 @@ def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, pose
             frames_per_batch: int = 8, noise_mode: str = "per_frame", pose_scale: float = 1.0,
             background_scale: float = 1.0, uncond: str | None = None, eta: float = 0.0,
             on_step: Callable[[StepInfo], None] | None = None, preview_every: int = 0,
-            should_cancel: Callable[[], bool] | None = None, window: int = 16, overlap: int = 4) -> torch.Tensor:
+            should_cancel: Callable[[], bool] | None = None, window: int = 16, overlap: int = 4,
+            speed: Speed | None = None) -> torch.Tensor:
     """Generate one frame per pose.
 
     reference: [1, 3, H, W] photo in 0..1; mask: [1, 1, H, W] person mask in 0..1 (1 = person);
@@ -50,6 +52,7 @@ def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, pose
     `fit`: how every input is brought to height x width ('crop' centre crop, 'pad', or 'official').
     `window` / `overlap`: frames per temporal-model window and shared by neighbouring windows (the temporal
     model only; the image model draws every frame on its own and ignores them).
+    `speed`: how the sampler runs (`fast.Speed`; default: every exact speed-up, same frames).
     Returns float32 CPU frames [T, height, width, 3] in 0..1.
     """
     _check_options(model, height, width, num_inference_steps, frames_per_batch, noise_mode, uncond)
@@ -116,7 +119,7 @@ def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, pose
         latents = denoise(model, latents, cond, scheduler=make_scheduler(scheduler, model.config.scheduler),
                           num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                           pose_scale=pose_scale, background_scale=background_scale, eta=eta, generator=generator,
-                          on_step=chunk_callback, should_cancel=should_cancel,
+                          on_step=chunk_callback, should_cancel=should_cancel, speed=speed,
                           step_info={"chunk": index, "num_chunks": len(chunks), "frames": frames})
         frames_out.append(decode(model, latents).permute(0, 2, 3, 1).float().cpu())
     return torch.cat(frames_out)

@@ -14,6 +14,7 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
                        EulerDiscreteScheduler, PNDMScheduler, UniPCMultistepScheduler)
 
 from .errors import Cancelled, InputError
+from .fast import Speed, sampling_context, to_memory_format
 from .model import DiscoModel
 
 # name -> (class, overrides on top of the model's scheduler config)
@@ -94,8 +95,12 @@ def denoise(model: DiscoModel, latents: torch.Tensor, cond: Conditioning, *, sch
             num_inference_steps: int, guidance_scale: float, pose_scale: float = 1.0,
             background_scale: float = 1.0, eta: float = 0.0, generator=None,
             on_step: Callable[[StepInfo], None] | None = None, should_cancel: Callable[[], bool] | None = None,
-            step_info: dict | None = None, trace=None) -> torch.Tensor:
-    """Run the sampler from initial noise `latents` [B, 4, h, w] to clean latents."""
+            step_info: dict | None = None, trace=None, speed: Speed | None = None) -> torch.Tensor:
+    """Run the sampler from initial noise `latents` [B, 4, h, w] to clean latents.
+
+    `speed`: how to run it (default `Speed()`: every exact speed-up; `fast.OFFICIAL_ORDER`: the official order).
+    """
+    speed = Speed() if speed is None else speed
     scheduler.set_timesteps(num_inference_steps, device=latents.device)
     do_cfg = guidance_scale > 1.0 and cond.uncond is not None
     dtype = model.dtype
@@ -109,43 +114,48 @@ def denoise(model: DiscoModel, latents: torch.Tensor, cond: Conditioning, *, sch
         trace("initial_latents", latents)
         trace("encoder_hidden_states", ehs)
         trace("controlnet_cond_background", bg)
-    for i, t in enumerate(scheduler.timesteps):
-        if should_cancel is not None and should_cancel():
-            raise Cancelled("sampling was cancelled")
-        x = scheduler.scale_model_input(two(latents), t)
-        branches = []
-        # A branch at scale 0 adds exactly nothing: skip its network.
-        if pose_scale != 0:
-            branches.append(("pose", _controlnet(model.pose_controlnet, x, t, ehs, pose, pose_scale)))
-        if background_scale != 0:
-            branches.append(("background", _controlnet(model.background_controlnet, x, t, ehs, bg,
-                                                       background_scale)))
-        down, mid = None, None
-        for _, (d, m) in branches:
-            down = d if down is None else [a + b for a, b in zip(down, d)]
-            mid = m if mid is None else mid + m
-        eps = model.unet(x, t, encoder_hidden_states=ehs, down_block_additional_residuals=down,
-                         mid_block_additional_residual=mid, return_dict=False)[0]
-        if trace and i == 0:
-            trace("unet_input_step0", x)
-            for name, (d, m) in branches + [("sum", (down or [], mid))]:
-                for j, r in enumerate(d):
-                    trace(f"step0_controlnet_{name}_down{j}", r)
-                if m is not None:
-                    trace(f"step0_controlnet_{name}_mid", m)
-            trace("step0_noise_pred_raw", eps)
-        if do_cfg:
-            eps_uncond, eps_cond = eps.chunk(2)
-            eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-        out = scheduler.step(eps, t, latents, **step_kwargs)
-        latents = out.prev_sample
-        if trace:
-            trace(f"step{i}_noise_pred", eps)
-            trace(f"step{i}_latents", latents)
-        if on_step is not None:
-            x0 = getattr(out, "pred_original_sample", None)
-            on_step(StepInfo(step=i, num_steps=len(scheduler.timesteps), latents=latents, x0=x0,
-                             **(step_info or {"chunk": 0, "num_chunks": 1, "frames": range(latents.shape[0])})))
+    active = [(net, c) for net, c, scale in ((model.pose_controlnet, cond.pose, pose_scale),
+                                             (model.background_controlnet, cond.background, background_scale))
+              if scale != 0]
+    copies = 2 if do_cfg else 1
+    with sampling_context(model, speed, ehs, copies, [(net, c.to(dtype)) for net, c in active], copies):
+        for i, t in enumerate(scheduler.timesteps):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("sampling was cancelled")
+            x = to_memory_format(scheduler.scale_model_input(two(latents), t), speed)
+            branches = []
+            # A branch at scale 0 adds exactly nothing: skip its network.
+            if pose_scale != 0:
+                branches.append(("pose", _controlnet(model.pose_controlnet, x, t, ehs, pose, pose_scale)))
+            if background_scale != 0:
+                branches.append(("background", _controlnet(model.background_controlnet, x, t, ehs, bg,
+                                                           background_scale)))
+            down, mid = None, None
+            for _, (d, m) in branches:
+                down = d if down is None else [a + b for a, b in zip(down, d)]
+                mid = m if mid is None else mid + m
+            eps = model.unet(x, t, encoder_hidden_states=ehs, down_block_additional_residuals=down,
+                             mid_block_additional_residual=mid, return_dict=False)[0]
+            if trace and i == 0:
+                trace("unet_input_step0", x)
+                for name, (d, m) in branches + [("sum", (down or [], mid))]:
+                    for j, r in enumerate(d):
+                        trace(f"step0_controlnet_{name}_down{j}", r)
+                    if m is not None:
+                        trace(f"step0_controlnet_{name}_mid", m)
+                trace("step0_noise_pred_raw", eps)
+            if do_cfg:
+                eps_uncond, eps_cond = eps.chunk(2)
+                eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+            out = scheduler.step(eps, t, latents, **step_kwargs)
+            latents = out.prev_sample
+            if trace:
+                trace(f"step{i}_noise_pred", eps)
+                trace(f"step{i}_latents", latents)
+            if on_step is not None:
+                x0 = getattr(out, "pred_original_sample", None)
+                on_step(StepInfo(step=i, num_steps=len(scheduler.timesteps), latents=latents, x0=x0,
+                                 **(step_info or {"chunk": 0, "num_chunks": 1, "frames": range(latents.shape[0])})))
     if trace:
         trace("final_latents", latents)
     return latents

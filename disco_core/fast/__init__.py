@@ -1,0 +1,61 @@
+"""How the sampler runs, separate from what it computes: exact speed-ups, each one switchable and tested equal to
+the plain path (tests/core/test_fast_sampling.py), and the official execution order for comparison (bench/).
+
+`Speed()` (the default) turns on every exact technique that pays on every device; `OFFICIAL_ORDER` recomputes
+everything per step like the official `forward_sample_multicontrol`.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+import torch
+
+from .conditioning import precomputed_conditioning
+from .context_kv import shared_context_kv
+
+
+@dataclasses.dataclass(frozen=True)
+class Speed:
+    """Execution choices that leave the sampler's outputs unchanged (same math; fp32 summation order may differ
+    in the last bits, see the tests' tolerances)."""
+    cache_conditioning: bool = True   # ControlNet conditioning embeddings once per chunk, not per step and half
+    cache_context_kv: bool = True     # cross-attention K/V of the constant CLIP tokens once per chunk
+    channels_last: bool = False       # NHWC activations/weights for the UNet and ControlNets (GPU convs)
+
+    @property
+    def label(self) -> str:
+        on = [f.name for f in dataclasses.fields(self) if getattr(self, f.name)]
+        return "+".join(on) if on else "official order"
+
+
+OFFICIAL_ORDER = Speed(cache_conditioning=False, cache_context_kv=False, channels_last=False)
+
+
+def _set_memory_format(modules, channels_last: bool) -> None:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for module in modules:
+        if getattr(module, "_disco_channels_last", False) != channels_last:
+            module.to(memory_format=fmt)
+            module._disco_channels_last = channels_last
+
+
+@contextlib.contextmanager
+def sampling_context(model, speed: Speed, context: torch.Tensor, groups: int, branches, copies: int):
+    """Set up one chunk's sampling: `context` the UNet/ControlNet tokens ([groups * B, N, C]); `branches` the
+    `(controlnet, condition [B, ...])` pairs that run; `copies` how many times the batch is repeated (CFG: 2)."""
+    nets = [net for net, _ in branches]
+    _set_memory_format([model.unet, *model.controlnet.nets], speed.channels_last)
+    with contextlib.ExitStack() as stack:
+        if speed.cache_conditioning:
+            stack.enter_context(precomputed_conditioning(branches, copies))
+        if speed.cache_context_kv:
+            stack.enter_context(shared_context_kv([model.unet, *nets], context, groups))
+        yield
+
+
+def to_memory_format(x: torch.Tensor, speed: Speed) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if speed.channels_last and x.ndim == 4 else x
+
+
+__all__ = ["OFFICIAL_ORDER", "Speed", "sampling_context", "to_memory_format"]

@@ -1,0 +1,117 @@
+"""Each exact speed-up of the sampler gives the frames of the plain (official-order) path, and is really used.
+
+Mutations seen failing: feeding the conditioning embedding of the first frame to all frames (`value[:1].expand`)
+fails the equality tests; keys/values of the cond tokens for both CFG groups (`unique[-1:]`) fails them;
+a processor that always falls back (`if True:`) or a cache that is never installed fails the call counts.
+"""
+import dataclasses
+
+import pytest
+import torch
+
+from disco_core import Cancelled, animate
+from disco_core.fast import OFFICIAL_ORDER, Speed
+from disco_core.sampling import Conditioning, denoise, make_scheduler
+
+FAST = dict(height=64, width=48, num_inference_steps=3, seed=7, frames_per_batch=3)
+# fp32 summation order may differ in the last bits (K/V from 2 rows instead of 2B, one conv call instead of one
+# per step, NHWC kernels): allowed relative to the largest value, far below any real change (>1e-3).
+RTOL = 2e-6
+
+
+@pytest.fixture(scope="module")
+def chunk(tiny_model):
+    """Three frames' sampler inputs (one photo's tokens, per-frame poses and background latents)."""
+    g = torch.Generator().manual_seed(3)
+    n, c = 5, tiny_model.unet.config.cross_attention_dim
+    tokens = torch.randn(1, n, c, generator=g).expand(3, -1, -1)
+    uncond = torch.randn(1, n, c, generator=g).expand(3, -1, -1)
+    return (torch.randn(3, 4, 8, 6, generator=g),
+            Conditioning(tokens, uncond, torch.rand(3, 3, 64, 48, generator=g), torch.randn(3, 4, 8, 6, generator=g)))
+
+
+def _denoise(model, chunk, speed, **kw):
+    latents, cond = chunk
+    kw = {"guidance_scale": 1.5, **kw}
+    return denoise(model, latents, cond, scheduler=make_scheduler("ddim", model.config.scheduler),
+                   num_inference_steps=3, speed=speed, **kw)
+
+
+def _only(**on) -> Speed:
+    return dataclasses.replace(OFFICIAL_ORDER, **on)
+
+
+@pytest.mark.parametrize("speed", [_only(cache_conditioning=True), _only(cache_context_kv=True),
+                                   _only(channels_last=True), Speed()],
+                         ids=["conditioning", "context_kv", "channels_last", "default"])
+@pytest.mark.parametrize("options", [{}, {"guidance_scale": 1.0}, {"pose_scale": 0.0},
+                                     {"background_scale": 0.0, "pose_scale": 0.7}],
+                         ids=["cfg", "no-cfg", "no-pose", "no-background"])
+def test_speedup_gives_the_plain_latents(tiny_model, chunk, speed, options):
+    expected = _denoise(tiny_model, chunk, OFFICIAL_ORDER, **options)
+    got = _denoise(tiny_model, chunk, speed, **options)
+    assert (got - expected).abs().max() <= RTOL * expected.abs().max()
+    assert (expected[0] - expected[1]).abs().mean() > 1e-2    # frames differ, so a mix-up would show
+
+
+def test_default_animate_gives_the_official_order_frames(tiny_model, person_inputs):
+    ref, mask, poses = person_inputs
+    fast = animate(tiny_model, ref, mask, poses, **FAST)
+    plain = animate(tiny_model, ref, mask, poses, speed=OFFICIAL_ORDER, **FAST)
+    assert (fast - plain).abs().max() <= 1e-5
+
+
+def _count_calls(modules):
+    calls = {"n": 0}
+
+    def hook(*_):
+        calls["n"] += 1
+    return calls, [m.register_forward_hook(hook) for m in modules]
+
+
+@pytest.mark.parametrize("speed,expected", [(OFFICIAL_ORDER, 3 * 2), (Speed(), 1 * 2)], ids=["official", "fast"])
+def test_conditioning_embedding_runs_once_per_chunk(tiny_model, chunk, speed, expected):
+    nets = [tiny_model.pose_controlnet.controlnet_cond_embedding,
+            tiny_model.background_controlnet.controlnet_cond_embedding]
+    calls, handles = _count_calls(nets)
+    try:
+        _denoise(tiny_model, chunk, speed)   # 3 steps, 2 ControlNets
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls["n"] == expected
+
+
+@pytest.mark.parametrize("speed", [OFFICIAL_ORDER, Speed()], ids=["official", "fast"])
+def test_context_keys_are_projected_once_per_chunk(tiny_model, chunk, speed):
+    from diffusers.models.attention_processor import Attention
+    cross = [m.to_k for net in (tiny_model.unet, *tiny_model.controlnet.nets) for m in net.modules()
+             if isinstance(m, Attention) and m.is_cross_attention]
+    calls, handles = _count_calls(cross)
+    try:
+        _denoise(tiny_model, chunk, speed)   # 3 steps
+    finally:
+        for h in handles:
+            h.remove()
+    assert cross and calls["n"] == len(cross) * (3 if speed == OFFICIAL_ORDER else 1)
+
+
+def test_model_is_left_as_it_was(tiny_model, chunk):
+    """The caches live only while a chunk is sampled, also when sampling stops with an error."""
+    embedding = tiny_model.pose_controlnet.controlnet_cond_embedding
+    processors = dict(tiny_model.unet.attn_processors)
+    with pytest.raises(Cancelled):
+        _denoise(tiny_model, chunk, Speed(), should_cancel=lambda: True)
+    assert tiny_model.pose_controlnet.controlnet_cond_embedding is embedding
+    assert all(tiny_model.unet.attn_processors[k] is v for k, v in processors.items())
+
+
+def test_frames_with_different_tokens_are_not_shared(tiny_model):
+    """The K/V cache only engages when every frame of a group has the same tokens."""
+    from disco_core.fast.context_kv import shared_context_kv
+    ctx = torch.randn(4, 5, tiny_model.unet.config.cross_attention_dim)
+    with shared_context_kv([tiny_model.unet], ctx, groups=2) as installed:
+        assert installed == []
+    same = ctx[:1].expand(2, -1, -1)
+    with shared_context_kv([tiny_model.unet], torch.cat([same, same + 1]), groups=2) as installed:
+        assert len(installed) > 0
