@@ -1,7 +1,8 @@
 """`animate` for the temporal model: a photo + a pose sequence of any length -> frames, streamed in chunks.
 
-The reference is encoded once; the poses are read and fitted per window when a window runs (a tensor, or any
-sequence whose slices give [n, 3, h, w] images, e.g. frames decoded on demand); the frames are decoded and
+The reference is encoded once; the poses are read and fitted per window when a window runs (a tensor, any
+sequence whose slices give [n, 3, h, w] images, or pose frames with `model_input(start, stop, height, width,
+fit)` that render at the model's size); the frames are decoded and
 yielded chunk by chunk once sampling ends, so neither the poses nor the output are held at full size.
 """
 from __future__ import annotations
@@ -35,8 +36,11 @@ def _pose_reader(poses, plan, height: int, width: int, fit: str, device) -> Call
             end = start + 1
             while end < len(sources) and sources[end] == sources[end - 1] + 1:
                 end += 1
-            chunk = check_image(poses[sources[start]:sources[end - 1] + 1], "poses", 3)
-            out.append(fit_to_size(chunk.to(device), height, width, fit))
+            a, b = sources[start], sources[end - 1] + 1
+            if hasattr(poses, "model_input"):  # pose frames rendered on demand at the model's size
+                out.append(poses.model_input(a, b, height, width, fit).to(device))
+            else:
+                out.append(fit_to_size(check_image(poses[a:b], "poses", 3).to(device), height, width, fit))
             start = end
         return torch.cat(out)
     return pose_for

@@ -174,3 +174,22 @@ def test_poses_are_read_per_window_and_frames_stream_out_in_chunks(temporal_mode
     assert max(stop - start for start, stop in poses.reads) <= 4
     whole = animate(temporal_model, ref, mask, LazyPoses(9), window=4, overlap=1, frames_per_batch=4, **FAST)
     assert torch.equal(torch.cat([f for _, f in chunks]), whole)
+
+
+class RenderedOnDemand(LazyPoses):
+    """Pose frames that render straight at the model's size (`model_input`), never sliced."""
+
+    def __getitem__(self, s):
+        raise AssertionError("model_input is preferred over slicing")
+
+    def model_input(self, start, stop, height, width, mode="crop"):
+        self.reads.append((start, stop))
+        frames = torch.arange(start, stop, dtype=torch.float32)
+        return (frames[:, None, None, None] / self.n).expand(-1, 3, height, width).clone()
+
+
+def test_pose_frames_with_model_input_are_rendered_per_window(temporal_model, person_inputs):
+    ref, mask, _ = person_inputs
+    poses = RenderedOnDemand(6)
+    out = animate(temporal_model, ref, mask, poses, window=4, overlap=2, **FAST)
+    assert out.shape == (6, H, W, 3) and poses.reads and max(b - a for a, b in poses.reads) <= 4
