@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
     p.add_argument("--server", default="http://127.0.0.1:8188", help="ComfyUI address (default %(default)s)")
     p.add_argument("--workflow", default="dance_basic",
                    help="API workflow: a .json path or a name in workflows/api (dance_basic, background_swap, "
-                        "pose_from_keypoints); default %(default)s")
+                        "pose_from_keypoints, dance_temporal); default %(default)s")
     p.add_argument("--photo", help="reference photo of the person (uploaded to the 'Reference photo' node)")
     p.add_argument("--video", help="driving video (uploaded to the 'Driving video' node)")
     p.add_argument("--background", help="background image for background_swap (the 'Background' node)")
