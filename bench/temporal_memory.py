@@ -87,6 +87,8 @@ def main() -> None:
     p.add_argument("--overlap", type=int, default=4)
     p.add_argument("--frames-per-batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--max-ratio", type=float, default=1.10,
+                   help="--compare fails (exit 1) if the longest run's peak exceeds the shortest's by more")
     args = p.parse_args()
     if not args.compare:
         print(json.dumps(run(args.frames, args)))
@@ -94,14 +96,18 @@ def main() -> None:
     rows = []
     for n in args.compare:
         cmd = [sys.executable, __file__, "--frames", str(n)] + [
-            f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items() if k not in ("frames", "compare")]
+            f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+            if k not in ("frames", "compare", "max_ratio")]
         rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
     print(f"size {args.size}, window {args.window}, overlap {args.overlap}, steps {args.steps}, "
           f"frames_per_batch {args.frames_per_batch}, {args.threads} thread(s)")
     for r in rows:
         print(f"{r['frames']:5d} frames: peak {r['peak_mib']:.1f} MiB (before {r['rss_before_mib']:.1f}, growth "
               f"{r['growth_mib']:.1f}; latents {r['latents_mib']:.2f}) {r['seconds']:.1f} s")
-    print(f"peak ratio {rows[-1]['peak_mib'] / rows[0]['peak_mib']:.3f}")
+    ratio = rows[-1]["peak_mib"] / rows[0]["peak_mib"]
+    print(f"peak ratio {ratio:.3f} (goal: at most {args.max_ratio})")
+    if ratio > args.max_ratio:
+        raise SystemExit(f"FAILED: peak memory grows with length ({ratio:.3f} > {args.max_ratio})")
 
 
 if __name__ == "__main__":

@@ -193,3 +193,14 @@ def test_pose_frames_with_model_input_are_rendered_per_window(temporal_model, pe
     poses = RenderedOnDemand(6)
     out = animate(temporal_model, ref, mask, poses, window=4, overlap=2, **FAST)
     assert out.shape == (6, H, W, 3) and poses.reads and max(b - a for a, b in poses.reads) <= 4
+
+
+@pytest.mark.parametrize("scheduler", ["euler_ancestral", "dpmpp_2m"])
+def test_stochastic_and_multistep_schedulers_are_batching_invariant_too(temporal_model, person_inputs, scheduler):
+    """One scheduler steps all frames (per-frame generators, one multistep history), whatever the batching."""
+    ref, mask, _ = person_inputs
+    poses = torch.rand(7, 3, 40, 40, generator=torch.Generator().manual_seed(6))
+    kw = dict(window=4, overlap=2, scheduler=scheduler, **FAST)
+    one = animate(temporal_model, ref, mask, poses, frames_per_batch=4, **kw)
+    torch.testing.assert_close(animate(temporal_model, ref, mask, poses, frames_per_batch=12, **kw), one,
+                               rtol=0, atol=2e-5)
