@@ -7,7 +7,8 @@ Model: the temporal parity fixture's tiny config (random weights), CPU, fp32. Me
 set: `rss_before` after the model is loaded and one window has run (warm-up), `peak` the high-water mark while
 the whole video is sampled and decoded chunk by chunk (VmHWM, reset just before). What may grow with length is
 only the video's latents (4 x h/8 x w/8 floats per frame, a few copies); the windows run in batches and the
-decoded frames leave as they are made. Results go to bench/RESULTS.md by hand.
+decoded frames leave as they are made; fitted poses are kept between steps up to `--pose-cache-mb` (default
+256 MiB, bounded whatever the length). Results go to bench/RESULTS.md by hand.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from disco_core import DiscoConfig, build_model  # noqa: E402
 from disco_core.temporal.pipeline import animate_windows  # noqa: E402
+from disco_core.temporal.poses import DEFAULT_POSE_CACHE_MB  # noqa: E402
 
 CONFIGS = ROOT / "tests" / "fixtures" / "parity" / "temporal" / "configs.json"
 
@@ -62,7 +64,8 @@ def run(frames: int, args) -> dict:
     mask = torch.zeros(1, 1, 160, 120)
     mask[..., 20:150, 30:90] = 1
     kwargs = dict(height=args.size, width=args.size, num_inference_steps=args.steps, guidance_scale=1.5,
-                  window=args.window, overlap=args.overlap, frames_per_batch=args.frames_per_batch)
+                  window=args.window, overlap=args.overlap, frames_per_batch=args.frames_per_batch,
+                  pose_cache_mb=args.pose_cache_mb)
     for _ in animate_windows(model, reference, mask, SyntheticPoses(args.window), **kwargs):  # warm-up
         pass
     rss_before = _status("VmRSS")
@@ -87,6 +90,8 @@ def main() -> None:
     p.add_argument("--overlap", type=int, default=4)
     p.add_argument("--frames-per-batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--pose-cache-mb", type=float, default=DEFAULT_POSE_CACHE_MB,
+                   help="fitted poses kept between steps (bounded whatever the length; 0: fitted every step)")
     p.add_argument("--max-ratio", type=float, default=1.10,
                    help="--compare fails (exit 1) if the longest run's peak exceeds the shortest's by more")
     args = p.parse_args()
@@ -100,7 +105,7 @@ def main() -> None:
             if k not in ("frames", "compare", "max_ratio")]
         rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
     print(f"size {args.size}, window {args.window}, overlap {args.overlap}, steps {args.steps}, "
-          f"frames_per_batch {args.frames_per_batch}, {args.threads} thread(s)")
+          f"frames_per_batch {args.frames_per_batch}, pose cache {args.pose_cache_mb:g} MiB, {args.threads} thread(s)")
     for r in rows:
         print(f"{r['frames']:5d} frames: peak {r['peak_mib']:.1f} MiB (before {r['rss_before_mib']:.1f}, growth "
               f"{r['growth_mib']:.1f}; latents {r['latents_mib']:.2f}) {r['seconds']:.1f} s")

@@ -1,9 +1,8 @@
 """`animate` for the temporal model: a photo + a pose sequence of any length -> frames, streamed in chunks.
 
-The reference is encoded once; the poses are read and fitted per window when a window runs (a tensor, any
-sequence whose slices give [n, 3, h, w] images, or pose frames with `model_input(start, stop, height, width,
-fit)` that render at the model's size); the frames are decoded and
-yielded chunk by chunk once sampling ends, so neither the poses nor the output are held at full size.
+The reference is encoded once; the poses are fitted when a window needs them (poses.py: a bounded cache keeps
+them between steps); the frames are decoded and yielded chunk by chunk once sampling ends, so neither the poses
+nor the output are held at full size.
 """
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from ..noise import background_generator, initial_latents
 from ..preprocess import background_input, check_image, clip_input, fit_window
 from ..preprocess import fit as fit_to_size
 from ..sampling import StepInfo, make_scheduler
+from .poses import DEFAULT_POSE_CACHE_MB, WindowPoses
 from .sampling import denoise_windows
 from .windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
 
@@ -28,24 +28,6 @@ def joint_noise(shape: tuple[int, ...], length: int, seed: int, device, dtype) -
     return noise[0].transpose(0, 1).contiguous(), gen
 
 
-def _pose_reader(poses, plan, height: int, width: int, fit: str, device) -> Callable[[list[int]], torch.Tensor]:
-    def pose_for(frames: list[int]) -> torch.Tensor:
-        out, start = [], 0
-        sources = [plan.source_frame(f) for f in frames]
-        while start < len(sources):  # read runs of consecutive frames as one slice
-            end = start + 1
-            while end < len(sources) and sources[end] == sources[end - 1] + 1:
-                end += 1
-            a, b = sources[start], sources[end - 1] + 1
-            if hasattr(poses, "model_input"):  # pose frames rendered on demand at the model's size
-                out.append(poses.model_input(a, b, height, width, fit).to(device))
-            else:
-                out.append(fit_to_size(check_image(poses[a:b], "poses", 3).to(device), height, width, fit))
-            start = end
-        return torch.cat(out)
-    return pose_for
-
-
 @torch.no_grad()
 def animate_windows(model, reference: torch.Tensor, mask: torch.Tensor, poses, *,
                     background: torch.Tensor | None = None, height: int = 256, width: int = 256, fit: str = "crop",
@@ -53,11 +35,13 @@ def animate_windows(model, reference: torch.Tensor, mask: torch.Tensor, poses, *
                     seed: int = 42, frames_per_batch: int = 16, noise_mode: str = "per_frame",
                     pose_scale: float = 1.0, background_scale: float = 1.0, uncond: str | None = None,
                     eta: float = 0.0, window: int = DEFAULT_WINDOW, overlap: int = DEFAULT_OVERLAP,
-                    on_step: Callable[[StepInfo], None] | None = None, preview_every: int = 0,
-                    should_cancel: Callable[[], bool] | None = None) -> Iterator[tuple[range, torch.Tensor]]:
+                    pose_cache_mb: float = DEFAULT_POSE_CACHE_MB, on_step: Callable[[StepInfo], None] | None = None,
+                    preview_every: int = 0, should_cancel: Callable[[], bool] | None = None
+                    ) -> Iterator[tuple[range, torch.Tensor]]:
     """Yield (frame range, float32 CPU frames [n, height, width, 3] in 0..1) in order, `frames_per_batch` at a
     time. Arguments as `disco_core.animate`; `window` / `overlap` in frames; `frames_per_batch` also sets how
-    many windows run at once (its multiple of `window`, at least one)."""
+    many windows run at once (its multiple of `window`, at least one); `pose_cache_mb` bounds the fitted poses
+    kept between steps (poses.py)."""
     num_frames = len(poses)
     plan = plan_windows(num_frames, window, overlap)
     reference = check_image(reference, "reference image", 3)[:1]
@@ -95,7 +79,8 @@ def animate_windows(model, reference: torch.Tensor, mask: torch.Tensor, poses, *
 
     latents = denoise_windows(
         model, latents, plan, tokens=tokens, uncond=unc,
-        pose_for=_pose_reader(poses, plan, height, width, fit, device), background=bg,
+        pose_for=WindowPoses(poses, plan, height, width, fit, device, dtype, int(pose_cache_mb * 2**20)),
+        background=bg,
         scheduler=make_scheduler(scheduler, model.config.scheduler), num_inference_steps=num_inference_steps,
         guidance_scale=guidance_scale, pose_scale=pose_scale, background_scale=background_scale, eta=eta,
         generator=generator, windows_per_batch=max(1, frames_per_batch // window), on_step=callback,

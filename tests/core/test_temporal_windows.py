@@ -168,7 +168,7 @@ def test_poses_are_read_per_window_and_frames_stream_out_in_chunks(temporal_mode
     ref, mask, _ = person_inputs
     poses = LazyPoses(9)
     chunks = list(animate_windows(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=4,
-                                  **FAST))
+                                  pose_cache_mb=0, **FAST))
     assert [c[0] for c in chunks] == [range(0, 4), range(4, 8), range(8, 9)]
     assert all(f.shape == (len(r), H, W, 3) for r, f in chunks)
     assert max(stop - start for start, stop in poses.reads) <= 4
@@ -192,7 +192,8 @@ class RenderedOnDemand(LazyPoses):
 def test_pose_frames_with_model_input_are_rendered_per_window(temporal_model, person_inputs):
     ref, mask, _ = person_inputs
     poses = RenderedOnDemand(6)
-    out = torch.cat([f for _, f in animate_windows(temporal_model, ref, mask, poses, window=4, overlap=2, **FAST)])
+    out = torch.cat([f for _, f in animate_windows(temporal_model, ref, mask, poses, window=4, overlap=2,
+                                                   frames_per_batch=4, **FAST)])
     assert out.shape == (6, H, W, 3) and poses.reads and max(b - a for a, b in poses.reads) <= 4
 
 
@@ -205,3 +206,18 @@ def test_stochastic_and_multistep_schedulers_are_batching_invariant_too(temporal
     one = animate(temporal_model, ref, mask, poses, frames_per_batch=4, **kw)
     torch.testing.assert_close(animate(temporal_model, ref, mask, poses, frames_per_batch=12, **kw), one,
                                rtol=0, atol=2e-5)
+
+
+def test_fitted_poses_are_cached_up_to_the_budget_with_the_same_result(temporal_model, person_inputs):
+    """Every step needs every window's poses again: within the budget each frame is fitted once."""
+    ref, mask, _ = person_inputs
+    frame_bytes = 3 * H * W * 4
+    runs = {}
+    for name, budget_mb in (("all", 64), ("three", 3 * frame_bytes / 2**20), ("none", 0)):
+        poses = LazyPoses(7)
+        out = torch.cat([f for _, f in animate_windows(temporal_model, ref, mask, poses, window=4, overlap=2,
+                                                       pose_cache_mb=budget_mb, **FAST)])
+        runs[name] = (out, sum(b - a for a, b in poses.reads))
+    # windows 0-3, 2-5, 3-6 in one batch: frames 0-6 are fitted once per step (2 steps) unless kept
+    assert runs["all"][1] == 7 and runs["three"][1] == 7 + (7 - 3) and runs["none"][1] == 2 * 7
+    assert torch.equal(runs["all"][0], runs["none"][0]) and torch.equal(runs["three"][0], runs["none"][0])
