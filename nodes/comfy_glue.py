@@ -54,6 +54,16 @@ def model_folders() -> list[str]:
     return [p for p in env.split(os.pathsep) if p] if env else [str(Path("models") / MODEL_FOLDER)]
 
 
+def temp_folder() -> str:
+    """Where canvas previews go: ComfyUI's temp folder (served by /view?type=temp, emptied at start-up);
+    outside ComfyUI the system temp folder."""
+    if IN_COMFYUI:
+        return folder_paths.get_temp_directory()
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), "disco")
+
+
 def annotator_folder() -> str:
     """Where the optional openpose / dwpose detector weights go: models/disco/annotators."""
     return os.path.join(model_folders()[0], "annotators")

@@ -10,6 +10,7 @@ from ..disco_core.pose import PoseSequence, parse_pose_text, render_pose_sequenc
 from ..disco_core.pose.detect import BACKENDS, detect_poses
 from ..disco_core.pose.filtering import fill_missing, resample_fps, resample_indices, smooth_poses
 from . import comfy_glue as glue
+from . import previews
 from .sockets import DISCO_POSES, DISCO_REFERENCE, POSE_KEYPOINT, DiscoPoses
 
 SOURCES_HELP = ("Connect one pose source: frames (a driving video, poses are detected), pose_images (skeletons "
@@ -36,7 +37,8 @@ class DisCoPoseSequence:
     OUTPUT_TOOLTIPS = ("Pose skeletons for the DisCo Sampler.",
                        "The skeletons as images [T,H,W,3], to check them (PreviewImage).",
                        "Frame rate of the pose sequence (frames per second).")
-    FUNCTION = "build"
+    FUNCTION = "build_with_preview"
+    OUTPUT_NODE = True  # "Queue selected output nodes" on it previews the motion without sampling
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -117,6 +119,14 @@ class DisCoPoseSequence:
         out_fps = float(target_fps or fps)
         poses = DiscoPoses(rendered=skeletons.permute(0, 3, 1, 2).contiguous(), keypoints=seq, fps=out_fps)
         return (poses, skeletons, out_fps)
+
+    def build_with_preview(self, **inputs):
+        """`build`, plus the canvas preview (skeletons over the reference photo) as UI output."""
+        result = self.build(**inputs)
+        poses, fps = result[0], result[2]
+        retargeted = bool(inputs.get("retarget")) and inputs.get("reference") is not None
+        ui = previews.pose_preview(poses, inputs.get("reference"), fps, retargeted=retargeted)
+        return {"ui": ui, "result": result}
 
     @staticmethod
     def _keypoints(detector, fps, target_fps, max_frames, frames, pose_keypoint, pose_json, canvas_width,

@@ -6,6 +6,7 @@ from ..disco_core.preprocess import FIT_MODES
 from ..disco_core.errors import InputError
 from ..disco_core.temporal.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
 from . import comfy_glue as glue
+from . import previews
 from .sockets import DISCO_MODEL, DISCO_POSES, DISCO_REFERENCE
 
 DEFAULT_FPS = 24.0  # when neither the poses nor the video they came from carried a frame rate
@@ -24,7 +25,7 @@ class DisCoSampler:
     RETURN_NAMES = ("frames", "fps")
     OUTPUT_TOOLTIPS = ("Generated frames [T,H,W,3], float 0..1, T = number of pose frames.",
                        "Frame rate of the poses (frames per second), for CreateVideo / Video Combine.")
-    FUNCTION = "sample"
+    FUNCTION = "sample_with_preview"
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -115,6 +116,11 @@ class DisCoSampler:
             should_cancel=glue.raise_if_interrupted,
         )
         return (glue.to_image(frames), float(poses.fps or DEFAULT_FPS))
+
+    def sample_with_preview(self, **inputs):
+        """`sample`, plus the frames it made as an animated canvas preview (UI output)."""
+        frames, fps = self.sample(**inputs)
+        return {"ui": previews.frames_preview(frames, fps, "sampler"), "result": (frames, fps)}
 
 
 NODE_CLASS_MAPPINGS = {"DisCoSampler": DisCoSampler}

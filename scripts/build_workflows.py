@@ -15,14 +15,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import workflow_layout as layout  # noqa: E402 - scripts/ is not a package
+
 OUT_UI, OUT_API = ROOT / "workflows", ROOT / "workflows" / "api"
 CORE_NODES = ROOT / "tests" / "nodes" / "core_nodes.json"
 SHARED = ROOT.parent / "shared" / "data"
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CHECKPOINT = "disco_moretiktok_cfg.safetensors"
 TEMPORAL_CHECKPOINT = "disco_temporal_moretiktok_cfg.safetensors"  # DisCo w/ temporal module, converted
-COLUMN, ROW = 380, 60  # layout grid, canvas pixels
-DISCO_COLOR, DISCO_BGCOLOR = "#2a4858", "#1d3340"  # the pack's node colours (web/js/disco.js uses the same)
 
 
 def node_defs() -> dict:
@@ -70,14 +71,15 @@ class Graph:
         self.notes: list[dict] = []
 
     def add(self, kind: str, title: str | None, col: int, row: int, **widgets) -> int:
+        """A node in column `col` of its group (workflow_layout.GROUP_OF), stacked by `row`."""
         node_id = len(self.nodes) + len(self.notes) + 1
-        self.nodes.append({"id": node_id, "type": kind, "title": title, "pos": [col * COLUMN, row * ROW],
-                           "widgets": widgets})
+        self.nodes.append({"id": node_id, "type": kind, "title": title, "col": col, "row": row, "widgets": widgets})
         return node_id
 
-    def note(self, text: str, col: int, row: int) -> None:
+    def note(self, text: str) -> None:
+        """A note under the Save group."""
         node_id = len(self.nodes) + len(self.notes) + 1
-        self.notes.append({"id": node_id, "type": "Note", "pos": [col * COLUMN, row * ROW], "size": [340, 160],
+        self.notes.append({"id": node_id, "type": "Note", "pos": None, "size": list(layout.NOTE_SIZE),
                            "flags": {}, "order": 0, "mode": 0, "inputs": [], "outputs": [],
                            "properties": {}, "widgets_values": [text], "color": "#432", "bgcolor": "#653"})
 
@@ -118,6 +120,11 @@ class Graph:
         for i, (s, o, t, n) in enumerate(self.links, start=1):
             link_id[(s, o, t, n)] = i
         order = self._order()
+        sizes = {n["id"]: layout.node_size(n["type"], self.defs[n["type"]], self._widget_names(n), n["widgets"])
+                 for n in self.nodes}
+        positions, groups, _ = layout.arrange(self.nodes, sizes)
+        for note in self.notes:
+            note["pos"] = layout.note_position(groups)
         for node in self.nodes:
             d = self.defs[node["type"]]
             inputs, values = [], []
@@ -136,15 +143,14 @@ class Graph:
             outputs = [{"name": oname, "type": otype, "slot_index": i,
                         "links": [link_id[k] for k in link_id if k[0] == node["id"] and k[1] == oname]}
                        for i, (oname, otype) in enumerate(zip(d["output_name"], d["output"]))]
-            entry = {"id": node["id"], "type": node["type"], "pos": node["pos"],
-                     "size": [340, 60 + 26 * (len(inputs) + 1)], "flags": {}, "order": order[node["id"]],
+            entry = {"id": node["id"], "type": node["type"], "pos": positions[node["id"]],
+                     "size": sizes[node["id"]], "flags": {}, "order": order[node["id"]],
                      "mode": 0, "inputs": inputs, "outputs": outputs,
                      "properties": {"Node name for S&R": node["type"]}, "widgets_values": values}
             if node["title"]:
                 entry["title"] = node["title"]
             if node["type"].startswith("DisCo"):
-                entry["properties"]["cnr_id"] = "comfyui-disco"
-                entry["color"], entry["bgcolor"] = DISCO_COLOR, DISCO_BGCOLOR
+                entry["properties"]["cnr_id"] = "comfyui-disco"  # colours come from the extension (a setting)
             ui_nodes.append(entry)
         for (s, o, t, n), lid in link_id.items():
             src, dst = self._node(s), self._node(t)
@@ -154,8 +160,12 @@ class Graph:
             link_rows.append([lid, s, from_slot, t, to_slot, kind])
         all_nodes = ui_nodes + self.notes
         return {"last_node_id": max(n["id"] for n in all_nodes), "last_link_id": len(link_rows),
-                "nodes": all_nodes, "links": link_rows, "groups": [], "config": {},
-                "extra": {"ds": {"scale": 0.75, "offset": [40, 40]}}, "version": 0.4}
+                "nodes": all_nodes, "links": link_rows, "groups": groups, "config": {},
+                "extra": {}, "version": 0.4}  # no saved view: the frontend fits every node on screen
+
+    def _widget_names(self, node: dict) -> list[str]:
+        """Inputs shown as widgets (the 1.27 frontend keeps a row for a linked one too)."""
+        return [name for name, entry in ordered_inputs(self.defs[node["type"]]) if is_widget(entry)]
 
     def _order(self) -> dict:
         done, order = set(), {}
@@ -169,16 +179,16 @@ class Graph:
 
 
 def reference_and_model(g: Graph, checkpoint: str = CHECKPOINT) -> tuple[int, int]:
-    loader = g.add("DisCoModelLoader", None, 1, 0, checkpoint=checkpoint)
-    photo = g.add("LoadImage", "Reference photo", 0, 3, image="disco_reference.png")
-    split = g.add("DisCoDisentangleImage", None, 1, 3)
+    loader = g.add("DisCoModelLoader", None, 0, 0, checkpoint=checkpoint)
+    photo = g.add("LoadImage", "Reference photo", 0, 0, image="disco_reference.png")
+    split = g.add("DisCoDisentangleImage", None, 1, 0)
     g.link(photo, "IMAGE", split, "image")
     return loader, split
 
 
 def sampler_to_video(g: Graph, loader: int, split: int, poses: int, name: str, background: int | None = None,
                      smooth: bool = True, **sampler_widgets):
-    sampler = g.add("DisCoSampler", None, 2, 0, seed=42, steps=30, cfg=1.5, **sampler_widgets)
+    sampler = g.add("DisCoSampler", None, 0, 1, seed=42, steps=30, cfg=1.5, **sampler_widgets)
     g.link(loader, "model", sampler, "model")
     g.link(split, "reference", sampler, "reference")
     g.link(poses, "poses", sampler, "poses")
@@ -186,25 +196,23 @@ def sampler_to_video(g: Graph, loader: int, split: int, poses: int, name: str, b
         g.link(background, "IMAGE", sampler, "background")
     frames = sampler
     if smooth:
-        frames = g.add("DisCoTemporalSmooth", None, 3, 0, strength=0.5)
+        frames = g.add("DisCoTemporalSmooth", None, 0, 2, strength=0.5)
         g.link(sampler, "frames", frames, "frames")
-    video = g.add("CreateVideo", None, 3, 5)
+    video = g.add("CreateVideo", None, 0, 0)
     g.link(frames, "frames", video, "images")
     g.link(sampler, "fps", video, "fps")
-    save = g.add("SaveVideo", None, 4, 0, filename_prefix=f"disco/{name}")
+    save = g.add("SaveVideo", None, 0, 1, filename_prefix=f"disco/{name}")
     g.link(video, "VIDEO", save, "video")
 
 
 def video_poses(g: Graph, split: int) -> int:
-    video = g.add("LoadVideo", "Driving video", 0, 8, file="disco_driving.mp4")
-    parts = g.add("GetVideoComponents", None, 0, 13)
+    video = g.add("LoadVideo", "Driving video", 0, 0, file="disco_driving.mp4")
+    parts = g.add("GetVideoComponents", None, 0, 1)
     g.link(video, "VIDEO", parts, "video")
-    poses = g.add("DisCoPoseSequence", None, 1, 8, smoothing=0.3)
+    poses = g.add("DisCoPoseSequence", None, 1, 0, smoothing=0.3, retarget=True)
     g.link(parts, "images", poses, "frames")
     g.link(parts, "fps", poses, "fps")
     g.link(split, "reference", poses, "reference")
-    preview = g.add("PreviewImage", "Skeleton preview", 2, 11)
-    g.link(poses, "preview", preview, "images")
     return poses
 
 
@@ -213,7 +221,8 @@ def dance_basic(defs) -> Graph:
     loader, split = reference_and_model(g)
     sampler_to_video(g, loader, split, video_poses(g, split), "dance_basic")
     g.note("DisCo: photo + driving video -> dance video.\nPut a checkpoint in ComfyUI/models/disco "
-           "(see the README), pick a photo of one person and a dance video, then Queue.", 3, 9)
+           "(see the README), pick a photo of one person and a dance video, then Queue.\nRight-click Pose Sequence → "
+           "Queue Selected Output Nodes to check the motion on the photo first.")
     return g
 
 
@@ -225,17 +234,17 @@ def dance_temporal(defs) -> Graph:
     g.note("DisCo temporal model: photo + driving video of any length -> dance video. Put a temporal checkpoint "
            "(DisCo w/ temporal module, converted) in ComfyUI/models/disco. It draws 16 frames at a time; longer "
            "videos run as overlapping windows (window / overlap on the sampler) blended at every step, so no "
-           "Temporal Smooth is needed.", 3, 9)
+           "Temporal Smooth is needed.")
     return g
 
 
 def background_swap(defs) -> Graph:
     g = Graph(defs)
     loader, split = reference_and_model(g)
-    background = g.add("LoadImage", "Background", 1, 14, image="disco_background.png")
+    background = g.add("LoadImage", "Background", 1, 1, image="disco_background.png")
     sampler_to_video(g, loader, split, video_poses(g, split), "background_swap", background)
     g.note("Background swap: the person from the photo dances in front of the 'Background' image "
-           "(one image, or a batch with one image per frame).", 3, 9)
+           "(one image, or a batch with one image per frame).")
     return g
 
 
@@ -256,13 +265,12 @@ def pose_keypoint_json() -> str:
 def pose_from_keypoints(defs) -> Graph:
     g = Graph(defs)
     loader, split = reference_and_model(g)
-    poses = g.add("DisCoPoseSequence", None, 1, 8, fps=10.0, pose_json=pose_keypoint_json())
-    preview = g.add("PreviewImage", "Skeleton preview", 2, 11)
-    g.link(poses, "preview", preview, "images")
+    poses = g.add("DisCoPoseSequence", None, 0, 0, fps=10.0, retarget=True, pose_json=pose_keypoint_json())
+    g.link(split, "reference", poses, "reference")
     sampler_to_video(g, loader, split, poses, "pose_from_keypoints")
     g.note("Poses from keypoints: paste OpenPose / DisCo / POSE_KEYPOINT JSON into pose_json, or connect "
            "DWPose Estimator's POSE_KEYPOINT output (comfyui_controlnet_aux) to pose_keypoint - it wins over the "
-           "text.", 3, 9)
+           "text.")
     return g
 
 

@@ -9,10 +9,6 @@ link to this repository, models/disco/ the tiny fixture model), and is stopped a
 """
 from __future__ import annotations
 
-import importlib
-import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
-PACK_FOLDER = "comfyui-disco"
+from comfy_server import ROOT, comfyui_server, http_client as _http_client, skip_without_comfyui
+
 NODE_IDS = ["DisCoModelLoader", "DisCoDisentangleImage", "DisCoPoseSequence", "DisCoSampler", "DisCoTemporalSmooth"]
 FRAMES = 3
 FAST = {"DisCo Sampler": {"steps": 2, "width": 64, "height": 64, "frames_per_batch": 2, "seed": 3},
@@ -31,86 +26,24 @@ FAST = {"DisCo Sampler": {"steps": 2, "width": 64, "height": 64, "frames_per_bat
 TEMPORAL = {"Load DisCo Model": {"checkpoint": "tiny_temporal.safetensors"},
             "DisCo Sampler": {"window": 2, "overlap": 1}}
 TEMPORAL_FIXTURE = ROOT / "tests" / "fixtures" / "parity" / "temporal"
-STARTUP_TIMEOUT, RUN_TIMEOUT = 180, 300  # seconds
+RUN_TIMEOUT = 300  # seconds
 
 pytestmark = pytest.mark.integration
 
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
-if not COMFYUI_DIR:
-    pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout (with its requirements installed) to run "
-                "the pack inside a real server", allow_module_level=True)
-if not (Path(COMFYUI_DIR) / "main.py").is_file():
-    pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} has no main.py; it must be a ComfyUI checkout", allow_module_level=True)
-if not (SHARED / "reference" / "parity" / "image" / "weights.safetensors").is_file():
-    pytest.skip(f"tiny fixture model not found under {SHARED}/reference/parity/image", allow_module_level=True)
-
-sys.path.insert(0, str(ROOT))
-http_client = importlib.import_module("disco_core.http_client")
+skip_without_comfyui()
+http_client = _http_client()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_inputs(folder: Path) -> dict:
-    """Reference photo, background and a short driving mp4 from the shared real data."""
+def add_temporal_model(base: Path) -> None:
     from disco_core import convert_checkpoint
-    from disco_core.video_io import read_frames, write_video
-
-    data = SHARED / "data"
-    frames, _ = read_frames(data / "clips" / "dance_fullbody_350.webp")
-    write_video(frames[:FRAMES + 2], folder / "driving.mp4", fps=12)
-    parity = SHARED / "reference" / "parity" / "image"
-    return {"photo": data / "disco_demo" / "images" / "00035.png",
-            "background": data / "disco_demo" / "images" / "00115.png",
-            "video": folder / "driving.mp4",
-            "convert": lambda dst: convert_checkpoint(parity / "weights.safetensors", dst,
-                                                      configs=parity / "configs.json")}
+    convert_checkpoint(TEMPORAL_FIXTURE / "weights.safetensors",
+                       base / "models" / "disco" / "tiny_temporal.safetensors", configs=TEMPORAL_FIXTURE / "configs.json")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy_base")
-    (base / "custom_nodes").mkdir()
-    (base / "custom_nodes" / PACK_FOLDER).symlink_to(ROOT, target_is_directory=True)
-    (base / "models" / "disco").mkdir(parents=True)
-    inputs = make_inputs(tmp_path_factory.mktemp("inputs"))
-    inputs["convert"](base / "models" / "disco" / "tiny.safetensors")
-    from disco_core import convert_checkpoint
-    convert_checkpoint(TEMPORAL_FIXTURE / "weights.safetensors",
-                       base / "models" / "disco" / "tiny_temporal.safetensors", configs=TEMPORAL_FIXTURE / "configs.json")
-    port = free_port()
-    log = open(base / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-         "--base-directory", str(base), "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
-         "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_FOLDER, "--preview-method", "none"],
-        cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT)
-    client = http_client.ComfyClient(f"http://127.0.0.1:{port}", request_timeout=30)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"ComfyUI exited with {proc.returncode}:\n{(base / 'server.log').read_text()[-3000:]}")
-            try:
-                client.object_info("DisCoSampler")
-                break
-            except http_client.ComfyServerError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"ComfyUI did not answer within {STARTUP_TIMEOUT} s:\n"
-                                f"{(base / 'server.log').read_text()[-3000:]}")
-                time.sleep(1)
-        yield {"client": client, "base": base, "inputs": inputs, "port": port}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with comfyui_server(tmp_path_factory, FRAMES, setup=add_temporal_model) as running:
+        yield running
 
 
 def test_pack_imports_cleanly_and_lists_five_nodes_with_their_sockets(server):

@@ -1,0 +1,109 @@
+"""Start a real ComfyUI (from COMFYUI_DIR) with this pack, for the integration and browser tests.
+
+The server runs on the CPU on a free 127.0.0.1 port with a temporary base directory (custom_nodes/ holding a
+link to this repository, models/disco/ the tiny fixture model), and is stopped at the end.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+PACK_FOLDER = "comfyui-disco"
+STARTUP_TIMEOUT = 180  # seconds
+
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+
+
+def skip_without_comfyui() -> None:
+    """Module-level skip with the reason, where no ComfyUI checkout or fixture model is available."""
+    if not COMFYUI_DIR:
+        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout (with its requirements installed) to "
+                    "run the pack inside a real server", allow_module_level=True)
+    if not (Path(COMFYUI_DIR) / "main.py").is_file():
+        pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} has no main.py; it must be a ComfyUI checkout",
+                    allow_module_level=True)
+    if not (SHARED / "reference" / "parity" / "image" / "weights.safetensors").is_file():
+        pytest.skip(f"tiny fixture model not found under {SHARED}/reference/parity/image", allow_module_level=True)
+
+
+def http_client():
+    sys.path.insert(0, str(ROOT))
+    return importlib.import_module("disco_core.http_client")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_inputs(folder: Path, frames: int) -> dict:
+    """Reference photo, background and a short driving mp4 (`frames` + 2 frames) from the shared real data."""
+    from disco_core import convert_checkpoint
+    from disco_core.video_io import read_frames, write_video
+
+    data = SHARED / "data"
+    clip, _ = read_frames(data / "clips" / "dance_fullbody_350.webp")
+    write_video(clip[:frames + 2], folder / "driving.mp4", fps=12)
+    parity = SHARED / "reference" / "parity" / "image"
+    return {"photo": data / "disco_demo" / "images" / "00035.png",
+            "background": data / "disco_demo" / "images" / "00115.png",
+            "video": folder / "driving.mp4",
+            "convert": lambda dst: convert_checkpoint(parity / "weights.safetensors", dst,
+                                                      configs=parity / "configs.json")}
+
+
+@contextlib.contextmanager
+def comfyui_server(tmp_path_factory, frames: int, preview_method: str = "none", setup=None):
+    """Yield {"client", "base", "inputs", "port", "url"} for a running server; stop it afterwards. `setup(base)`
+    runs before the server starts (e.g. to add more models)."""
+    client_module = http_client()
+    base = tmp_path_factory.mktemp("comfy_base")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / PACK_FOLDER).symlink_to(ROOT, target_is_directory=True)
+    (base / "models" / "disco").mkdir(parents=True)
+    inputs = make_inputs(tmp_path_factory.mktemp("inputs"), frames)
+    inputs["convert"](base / "models" / "disco" / "tiny.safetensors")
+    if setup is not None:
+        setup(base)
+    port = free_port()
+    log = open(base / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+         "--base-directory", str(base), "--database-url", "sqlite:///:memory:", "--disable-api-nodes",
+         "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_FOLDER, "--preview-method", preview_method],
+        cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    client = client_module.ComfyClient(url, request_timeout=30)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"ComfyUI exited with {proc.returncode}:\n{(base / 'server.log').read_text()[-3000:]}")
+            try:
+                client.object_info("DisCoSampler")
+                break
+            except client_module.ComfyServerError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"ComfyUI did not answer within {STARTUP_TIMEOUT} s:\n"
+                                f"{(base / 'server.log').read_text()[-3000:]}")
+                time.sleep(1)
+        yield {"client": client, "base": base, "inputs": inputs, "port": port, "url": url}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
