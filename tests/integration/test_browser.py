@@ -89,6 +89,8 @@ def load_workflow(page, name: str) -> None:
 
 
 def test_extension_loads_and_registers_without_errors(page):
+    """Seen failing with the old import path `../../scripts/app.js` (it resolves to /extensions/scripts/app.js, a
+    404, and the extension never registers)."""
     names = page.evaluate("window.app.extensions.map(e => e.name)")
     assert "disco.canvas" in names
     ours = {url.split(PACK_SCRIPTS)[1]: status for url, status in page.responses.items() if PACK_SCRIPTS in url}
@@ -126,7 +128,7 @@ def inside(inner, outer) -> bool:
 def test_workflow_opens_with_every_node_on_screen_no_overlaps_and_titled_groups(page, name, shots):
     load_workflow(page, name)
     geo = page.evaluate(GEOMETRY)
-    page.screenshot(path=str(shots / f"{name}.png"))
+    page.screenshot(path=str(shots / f"workflow_{name}.png"))
     assert geo["missing"] == []
     nodes = geo["nodes"]
     assert {n["type"] for n in nodes} >= {"DisCoPoseSequence", "DisCoSampler"}
@@ -147,25 +149,121 @@ def test_workflow_opens_with_every_node_on_screen_no_overlaps_and_titled_groups(
 
 
 def test_pose_widgets_follow_the_source_and_retarget_follows_the_reference(page):
+    """pose_from_keypoints (JSON source): the JSON widgets show; disconnecting the reference turns retarget off,
+    reconnecting turns it on; a driving video instead of the JSON hides the JSON widgets and shows the detector."""
     load_workflow(page, "pose_from_keypoints")
     state = page.evaluate("""() => {
-      const node = window.app.graph.nodes.find(n => n.type === 'DisCoPoseSequence');
-      const hidden = () => Object.fromEntries(node.widgets.filter(w => !w.name.startsWith('disco_'))
-                                                           .map(w => [w.name, !!w.hidden]));
-      const retarget = () => node.widgets.find(w => w.name === 'retarget').value;
-      const json = hidden();
-      const link = node.inputs.find(i => i.name === 'reference').link;
-      const source = window.app.graph.links[link] ?? window.app.graph.links.get?.(link);
-      const from = window.app.graph.getNodeById(source.origin_id);
-      node.disconnectInput(node.findInputSlot('reference'));
-      const afterDisconnect = retarget();
-      from.connect(source.origin_slot, node, node.findInputSlot('reference'));
-      const afterConnect = retarget();
-      const video = window.LiteGraph.createNode('LoadVideo');
-      window.app.graph.add(video);
-      video.connect(0, node, node.findInputSlot('frames')) ;
-      return {json, afterDisconnect, afterConnect, video: hidden()};
+      const g = window.app.graph, node = g.nodes.find(n => n.type === 'DisCoPoseSequence');
+      const shown = () => Object.fromEntries(node.widgets.filter(w => !w.name.startsWith('disco_'))
+                                                         .map(w => [w.name, !w.hidden]));
+      const value = name => node.widgets.find(w => w.name === name).value;
+      const json = shown(), slot = node.findInputSlot('reference');
+      const link = g.links instanceof Map ? g.links.get(node.inputs[slot].link) : g.links[node.inputs[slot].link];
+      const split = g.getNodeById(link.origin_id);
+      node.disconnectInput(slot);
+      const afterDisconnect = value('retarget');
+      split.connect(link.origin_slot, node, slot);
+      const afterConnect = value('retarget');
+      const text = node.widgets.find(w => w.name === 'pose_json');
+      text.value = ''; text.callback?.('');
+      const hasVideoInput = node.findInputSlot('video') >= 0;
+      const source = window.LiteGraph.createNode(hasVideoInput ? 'LoadVideo' : 'LoadImage');
+      g.add(source);
+      source.connect(0, node, node.findInputSlot(hasVideoInput ? 'video' : 'frames'));
+      return {json, afterDisconnect, afterConnect, video: shown(), height: node.size[1],
+              minHeight: node.computeSize()[1]};
     }""")
-    assert state["json"]["pose_json"] is False and state["json"]["canvas_width"] is False
+    assert state["json"]["pose_json"] and state["json"]["canvas_width"] and state["json"]["canvas_height"]
     assert state["afterDisconnect"] is False and state["afterConnect"] is True
+    video = state["video"]
+    assert video["detector"] and video["smoothing"] and video["retarget"]
+    assert not video["pose_json"] and not video["canvas_width"] and not video["canvas_height"]
+    assert state["height"] >= state["minHeight"]
+    assert pack_problems(page) == []
+
+
+def test_node_colours_are_a_setting(page):
+    load_workflow(page, "dance_basic")
+    colours = """() => window.app.graph.nodes.filter(n => n.type.startsWith('DisCo')).map(n => n.color ?? null)"""
+    assert set(page.evaluate(colours)) == {"#2a4858"}
+    page.evaluate("window.app.extensionManager.setting.set('DisCo.Canvas.NodeColors', false)")
+    assert set(page.evaluate(colours)) == {None}
+    page.evaluate("window.app.extensionManager.setting.set('DisCo.Canvas.NodeColors', true)")
+    assert set(page.evaluate(colours)) == {"#2a4858"}
+    assert pack_problems(page) == []
+
+PLAYERS = """() => Object.fromEntries(window.app.graph.nodes.filter(n => n.discoPlayer).map(n => {
+  const p = n.discoPlayer, ctx = p.canvas.getContext('2d');
+  const px = ctx.getImageData(0, 0, p.canvas.width, p.canvas.height).data;
+  let sum = 0, sq = 0, vivid = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const v = (px[i] + px[i + 1] + px[i + 2]) / 3;
+    sum += v; sq += v * v;
+    if (Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 150) vivid += 1;
+  }
+  const n_px = px.length / 4, mean = sum / n_px;
+  return [n.type, {preview: p.preview && {...p.preview, sheets: p.preview.sheets.length}, loaded: p.sheets.length,
+                   frame: p.frame, drawn: p.framesDrawn, playing: p.playing, stills: Number(p.root.dataset.stills ?? 0),
+                   label: p.label.textContent, std: Math.sqrt(sq / n_px - mean * mean), vivid: vivid / n_px,
+                   size: [p.canvas.width, p.canvas.height]}];
+}))"""
+
+
+def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, server, shots):
+    """The real workflow, queued from the page (the frontend builds the prompt): Pose Sequence shows the
+    retargeted skeletons over the photo and the Sampler its frames, both looping; the sampler showed step previews
+    while it ran; scrubbing and the trim button drive the frame and the widgets."""
+    client, inputs = server["client"], server["inputs"]
+    photo, video = client.upload(inputs["photo"]), client.upload(inputs["video"])
+    load_workflow(page, "dance_basic")
+    page.evaluate("""([photo, video, fast]) => {
+      const g = window.app.graph, byTitle = t => g.nodes.find(n => n.title === t);
+      const set = (node, name, value) => {
+        const w = node.widgets.find(w => w.name === name);
+        w.value = value;
+        w.callback?.(value);  // as if picked by hand: Load Image / Load Video show the file
+      };
+      set(byTitle('Reference photo'), 'image', photo);
+      set(byTitle('Driving video'), 'file', video);
+      for (const [type, values] of Object.entries(fast))
+        for (const [name, value] of Object.entries(values)) set(g.nodes.find(n => n.type === type), name, value);
+    }""", [photo, video, FAST])
+    page.evaluate("window.app.queuePrompt(0, 1)")
+    page.wait_for_function("""() => ['DisCoPoseSequence', 'DisCoSampler'].every(t => {
+      const p = window.app.graph.nodes.find(n => n.type === t).discoPlayer;
+      return p.preview && p.sheets.length === p.preview.sheets.length && p.framesDrawn > 2; })""",
+                           timeout=RUN_TIMEOUT_MS)
+    first = page.evaluate(PLAYERS)
+    page.wait_for_timeout(700)
+    later = page.evaluate(PLAYERS)
+    poses, frames = later["DisCoPoseSequence"], later["DisCoSampler"]
+    assert poses["preview"]["frames"] == frames["preview"]["frames"] == FRAMES
+    assert poses["preview"]["fps"] == frames["preview"]["fps"] == 12.0
+    assert poses["preview"]["over_photo"] and poses["preview"]["retargeted"]
+    assert poses["size"][1] > poses["size"][0]  # the portrait photo's shape, not the square driving clip's
+    for player in (poses, frames):
+        assert player["playing"] and player["drawn"] > first[next(k for k, v in later.items() if v is player)]["drawn"]
+        assert player["std"] > 10  # a picture, not an empty canvas
+        assert f"/{FRAMES}" in player["label"] and "12 fps" in player["label"]
+    assert poses["vivid"] > 0.002  # coloured limbs drawn over the dimmed photo
+    assert frames["stills"] >= 1  # step previews arrived through ComfyUI's preview channel while it sampled
+    page.screenshot(path=str(shots / "dance_basic.png"))
+    page.evaluate("""() => {
+      const nodes = window.app.graph.nodes.filter(n => n.discoPlayer), r = nodes.map(n => n.boundingRect);
+      const x = Math.min(...r.map(b => b[0])), y = Math.min(...r.map(b => b[1]));
+      const w = Math.max(...r.map(b => b[0] + b[2])) - x, h = Math.max(...r.map(b => b[1] + b[3])) - y;
+      window.app.canvas.ds.fitToBounds([x - 10, y - 10, w + 20, h + 20], {zoom: 0.95});
+      window.app.canvas.setDirty(true, true);
+    }""")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "previews.png"), clip={"x": 300, "y": 80, "width": 1000, "height": 810})
+    state = page.evaluate("""() => {
+      const node = window.app.graph.nodes.find(n => n.type === 'DisCoPoseSequence'), p = node.discoPlayer;
+      p.slider.value = 4; p.slider.dispatchEvent(new Event('input'));
+      const scrubbed = {frame: p.frame, playing: p.playing};
+      [...p.root.querySelectorAll('button')].find(b => b.textContent === '⟧').click();
+      return {scrubbed, max_frames: node.widgets.find(w => w.name === 'max_frames').value, label: p.label.textContent};
+    }""")
+    assert state["scrubbed"] == {"frame": 4, "playing": False}
+    assert state["max_frames"] == 5 and "trim 0–4 (queue to apply)" in state["label"]
     assert pack_problems(page) == []

@@ -121,3 +121,33 @@ def test_workflows_are_what_the_generator_writes(tmp_path, monkeypatch):
         assert (tmp_path / f"{name}.json").read_text() == (ROOT / "workflows" / f"{name}.json").read_text()
         assert (tmp_path / "api" / f"{name}.json").read_text() == \
             (ROOT / "workflows" / "api" / f"{name}.json").read_text()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_workflow_layout_groups_nodes_without_overlaps(name):
+    """Saved sizes already leave room for what the canvas draws (tests/integration/test_browser.py measures the
+    real frontend); here: four titled groups, each node in exactly one, no two nodes (title bars included)
+    overlapping, and no saved view so the frontend fits every node on screen."""
+    wf = json.loads((ROOT / "workflows" / f"{name}.json").read_text())
+    title_bar = 30
+
+    def rect(n):
+        return (n["pos"][0], n["pos"][1] - title_bar, n["size"][0], n["size"][1] + title_bar)
+
+    def overlaps(a, b):
+        return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+    def inside(a, g):
+        return g[0] <= a[0] and g[1] <= a[1] and a[0] + a[2] <= g[0] + g[2] and a[1] + a[3] <= g[1] + g[3]
+
+    assert "ds" not in wf.get("extra", {})
+    assert [g["title"] for g in wf["groups"]] == ["Photo", "Motion", "Generate", "Save"]
+    nodes = wf["nodes"]
+    for i, a in enumerate(nodes):
+        for b in nodes[i + 1:]:
+            assert not overlaps(rect(a), rect(b)), f"{name}: {a['type']} overlaps {b['type']}"
+    for n in nodes:
+        homes = [g["title"] for g in wf["groups"] if inside(rect(n), g["bounding"])]
+        assert len(homes) == (0 if n["type"] in FRONTEND_ONLY else 1), f"{name}: {n['type']} in groups {homes}"
+    for a, b in [(g, h) for i, g in enumerate(wf["groups"]) for h in wf["groups"][i + 1:]]:
+        assert not overlaps(a["bounding"], b["bounding"])
