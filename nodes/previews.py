@@ -18,7 +18,7 @@ from . import comfy_glue as glue
 UI_KEY = "disco_preview"  # the UI output key the web extension reads (ComfyUI's own "images" key stays unused)
 SUBFOLDER = "disco_preview"
 MAX_SIDE, MIN_SIDE = 256, 96  # px, longest side of one preview frame
-FULL_SIZE_FRAMES = 300  # up to this many frames keep MAX_SIDE; longer clips get smaller frames (same total pixels)
+FULL_SIZE_FRAMES = 600  # up to this many frames keep MAX_SIDE; longer clips get smaller frames (same total pixels)
 SHEET_MAX_SIDE = 2048  # px, each sheet's width and height stay below this
 JPEG_QUALITY = 80
 CHUNK = 64  # frames resized at a time, so a long clip is never held twice at full size
