@@ -28,7 +28,7 @@ if not CHROMIUM:
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
 
-WORKFLOWS = ["dance_basic", "background_swap", "pose_from_keypoints"]
+WORKFLOWS = ["dance_basic", "background_swap", "pose_from_keypoints", "dance_temporal"]
 GROUPS = ["Photo", "Motion", "Generate", "Save"]
 VIEWPORT = {"width": 1600, "height": 900}
 FRAMES = 12  # driving frames for the dance_basic run: enough to play, fast on the CPU with the tiny model
