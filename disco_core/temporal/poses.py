@@ -46,12 +46,12 @@ class WindowPoses:
             end = start + 1
             while end < len(missing) and missing[end] == missing[end - 1] + 1:
                 end += 1
-            for s, x in zip(missing[start:end], self._fit(missing[start], missing[end - 1] + 1).cpu()):
-                fresh[s] = x
+            run = self._fit(missing[start], missing[end - 1] + 1).cpu()
+            fresh.update(zip(missing[start:end], run))
+            frame_bytes = run[0].numel() * run.element_size()
+            keep = min(len(run), max(0, (self.budget - self.used) // frame_bytes))
+            if keep:  # one block per run (few large allocations), not a view of the whole batch
+                self.cache.update(zip(missing[start:start + keep], run[:keep].clone()))
+                self.used += keep * frame_bytes
             start = end
-        for s, x in fresh.items():
-            nbytes = x.numel() * x.element_size()
-            if self.used + nbytes <= self.budget:
-                self.cache[s] = x = x.clone()  # own storage, not a view of the batch
-                self.used += nbytes
         return torch.stack([self.cache.get(s, fresh.get(s)) for s in sources]).to(self.device)
