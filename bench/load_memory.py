@@ -61,14 +61,24 @@ def main() -> None:
         reference, mask = torch.rand(1, 3, 512, 384), torch.zeros(1, 1, 512, 384)
         mask[..., 100:450, 100:300] = 1
         poses = torch.rand(args.frames, 3, 512, 384)
+        phases = []
+
+        def after(name):
+            def hook(*_):
+                phases.append(f"{name} {peak() / GB:.2f}")
+            return hook
+        for name, module in (("clip", model.clip_image_encoder), ("vae-encode", model.vae.encoder),
+                             ("vae-decode", model.vae.decoder)):
+            module.register_forward_hook(after(name))
         start = time.perf_counter()
-        animate(model, reference, mask, poses, height=args.size, width=args.size, num_inference_steps=args.steps,
+        animate(model, reference, mask, poses, on_step=lambda info: phases.append(f"step{info.step} {peak() / GB:.2f}"), height=args.size, width=args.size, num_inference_steps=args.steps,
                 guidance_scale=1.5, frames_per_batch=args.frames_per_batch)
         seconds = time.perf_counter() - start
         print(f"sample: {args.frames} frames x {args.steps} steps at {args.size}^2, CFG 1.5, batch "
               f"{args.frames_per_batch}: {seconds:.1f} s ({seconds / (args.frames * args.steps):.2f} s per "
               f"frame-step incl. encode/decode); RSS now {rss() / GB:.2f} GB; peak RSS {peak() / GB:.2f} GB "
               f"({peak() / 2**30:.2f} GiB)")
+        print("peak RSS (GB) after each phase: " + ", ".join(phases))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,27 @@
-"""Sampler throughput and peak memory: frames/s for a model size, output size, dtype and batch.
+"""Sampler speed: frames/s, ms per frame-step, achieved TFLOP/s and fraction of the device peak, peak memory;
+each speed-up measured against the official execution order in the same run.
 
-  python bench/sampler.py --model tiny --device cpu                        # the parity fixture's tiny model
-  python bench/sampler.py --model sd15 --device cuda --dtype fp16 --frames 16 --frames-per-batch 8
-Random weights: speed does not depend on their values. Results go to bench/RESULTS.md by hand.
+  python bench/sampler.py --model tiny --device cpu                      # CI-size model, every mode, batch 1/8
+  python bench/sampler.py --model sd15 --device cpu --batches 1 --steps 2 --modes official,default
+  python bench/sampler.py --model sd15 --device cuda --dtypes fp16,bf16 --batches 1,8,32,best --sizes 256,512
+  python bench/sampler.py --model sd15 --device cuda --variant temporal --batches 16,32   # 16-frame windows
+
+What is timed: the denoising loop (UNet + both ControlNets + scheduler, CFG 1.5, DDIM) on a batch of frames with
+random inputs and random weights (speed does not depend on their values), after a warm-up call of the same shape.
+`--steps` steps are timed and frames/s is reported for `--report-steps` (50, the official count) steps.
+Useful FLOP per frame-step are counted once with torch's FLOP counter in the official order (conditioning
+embeddings and cross-attention K/V recomputed every step, both CFG halves); achieved TFLOP/s divides those
+useful FLOP by the time, so a mode that skips work shows a higher rate. Device peak: `--peak-tflops`, else a
+known dense fp16/bf16 figure for the GPU, else (CPU) a measured fp32 matmul rate.
+
+Modes (see disco_core/fast): official = recompute per step (the official order; CFG halves batched as the
+official code does); conditioning / context_kv / channels_last = official plus that one technique;
+default = `Speed()` (what the pack runs); compiled = default + torch.compile of the UNet/ControlNet blocks.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import resource
 import sys
@@ -15,58 +30,213 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from disco_core import DiscoConfig, animate, build_model  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from disco_core import DiscoConfig, build_model  # noqa: E402
+from disco_core.fast import COMPILED, OFFICIAL_ORDER, Speed  # noqa: E402
+from disco_core.sampling import Conditioning, denoise, make_scheduler  # noqa: E402
 
-TINY_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "parity" / "image" / "configs.json"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# Dense (no sparsity) fp16/bf16 tensor-core peaks, TFLOP/s, from the vendors' datasheets (SXM parts).
+GPU_PEAKS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "4090": 165.0, "A10": 125.0}
+MODES = {
+    "official": OFFICIAL_ORDER,
+    "conditioning": dataclasses.replace(OFFICIAL_ORDER, cache_conditioning=True),
+    "context_kv": dataclasses.replace(OFFICIAL_ORDER, cache_context_kv=True),
+    "channels_last": dataclasses.replace(OFFICIAL_ORDER, channels_last=True),
+    "default": Speed(),
+    "compiled": COMPILED,                                             # + torch.compile, no K/V cache
+    "compiled-cudagraphs": dataclasses.replace(COMPILED, compile="reduce-overhead"),
+}
 
 
-def peak_memory_mb(device: str) -> float:
+def tiny_configs() -> Path:
+    for path in (ROOT / "tests" / "fixtures" / "parity" / "image" / "configs.json",
+                 ROOT.parent / "shared" / "reference" / "parity" / "image" / "configs.json"):
+        if path.is_file():
+            return path
+    raise SystemExit("tiny model configs not found (tests/fixtures/parity/image or ../shared/reference)")
+
+
+def model_config(args) -> DiscoConfig:
+    cfg = DiscoConfig.sd_image_variations() if args.model == "sd15" else DiscoConfig.from_file(tiny_configs())
+    return cfg.replace(variant=args.variant)
+
+
+def num_tokens(cfg: DiscoConfig) -> int:
+    return (cfg.clip_image_size // cfg.image_encoder["patch_size"]) ** 2 + 1
+
+
+def clip_frames(model, batch: int) -> int:
+    """Temporal model: frames per clip (16-frame windows, or the whole batch if smaller)."""
+    return min(batch, 16)
+
+
+def step_flops(cfg: DiscoConfig, size: int, guidance: float) -> float:
+    """Useful FLOP of one frame-step in the official order, counted on the meta device (allocates nothing)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    model = build_model(cfg, device="meta")
+    temporal = getattr(model, "is_temporal", False)
+    frames = 16 if temporal else 1
+    n = (2 if guidance > 1 else 1) * frames
+    h = size // cfg.vae_scale_factor
+    x = torch.empty(n, model.unet.config.in_channels, h, h, device="meta")
+    t = torch.tensor(981, device="meta")
+    ehs = torch.empty(n, num_tokens(cfg), cfg.unet["cross_attention_dim"], device="meta")
+    pose = torch.empty(n, 3, size, size, device="meta")
+    with FlopCounterMode(display=False) as counter, (model.frames(frames) if temporal else _null()):
+        model.pose_controlnet(x, t, encoder_hidden_states=ehs, controlnet_cond=pose)
+        model.background_controlnet(x, t, encoder_hidden_states=ehs, controlnet_cond=x)
+        model.unet(x, t, encoder_hidden_states=ehs)
+    return float(counter.get_total_flops()) / frames
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def device_peak_tflops(device: str, dtype: torch.dtype, override: float | None) -> tuple[float, str]:
+    if override:
+        return override, "given"
     if device.startswith("cuda"):
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+        name = torch.cuda.get_device_name()
+        for key, peak in GPU_PEAKS.items():
+            if key in name:
+                return (peak if dtype != torch.float32 else peak / 2), f"{name} datasheet"
+        return float("nan"), f"{name}: unknown peak (pass --peak-tflops)"
+    n = 2048  # CPU: what a large fp32 matmul achieves on this machine
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(3):
+        a @ b
+    return 3 * 2 * n ** 3 / (time.perf_counter() - start) / 1e12, "measured fp32 matmul"
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def peak_memory(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB alloc"
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB RSS (process)"
+
+
+def inputs(model, batch: int, size: int, device: str, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    cfg = model.config
+    n, c = num_tokens(cfg), model.unet.config.cross_attention_dim
+    h = size // cfg.vae_scale_factor
+    tokens = torch.randn(1, n, c, generator=g).to(device).expand(batch, -1, -1)
+    uncond = torch.randn(1, n, c, generator=g).to(device).expand(batch, -1, -1)
+    cond = Conditioning(tokens, uncond, torch.rand(batch, 3, size, size, generator=g).to(device),
+                        torch.randn(batch, 4, h, h, generator=g).to(device))
+    return torch.randn(batch, 4, h, h, generator=g).to(device), cond
+
+
+def run(model, args, speed, batch: int, size: int, steps: int):
+    latents, cond = inputs(model, batch, size, args.device)
+    scheduler = make_scheduler("ddim", model.config.scheduler)
+    frames = model.frames(clip_frames(model, batch)) if getattr(model, "is_temporal", False) else _null()
+    with frames:
+        return denoise(model, latents, cond, scheduler=scheduler, num_inference_steps=steps,
+                       guidance_scale=args.cfg, speed=speed)
+
+
+def measure(model, args, mode: str, batch: int, size: int, flops: float, peak: float):
+    speed = MODES[mode]
+    run(model, args, speed, batch, size, 2 if mode == "compiled" else 1)  # warm-up (and compilation)
+    sync(args.device)
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    run(model, args, speed, batch, size, args.steps)
+    sync(args.device)
+    step_s = (time.perf_counter() - start) / args.steps
+    tflops = flops * batch / step_s / 1e12
+    return {"fps": batch / (step_s * args.report_steps), "ms": step_s / batch * 1000, "tflops": tflops,
+            "frac": tflops / peak, "mem": peak_memory(args.device), "step_s": step_s}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=("tiny", "sd15"), default="tiny")
-    p.add_argument("--configs", default=str(TINY_CONFIGS), help="configs.json of the tiny model")
+    p.add_argument("--variant", choices=("image", "temporal"), default="image")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
-    p.add_argument("--size", type=int, default=256, help="square output size in pixels")
-    p.add_argument("--frames", type=int, default=8)
-    p.add_argument("--frames-per-batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--dtypes", default="fp32", help="comma list of fp32/fp16/bf16")
+    p.add_argument("--sizes", default="256", help="comma list of square output sizes")
+    p.add_argument("--batches", default="1,8", help="comma list; 'best' doubles from the largest until "
+                                                     "frames/s stops improving or memory runs out")
+    p.add_argument("--modes", default="official,conditioning,context_kv,channels_last,default")
+    p.add_argument("--steps", type=int, default=3, help="timed steps (per-step time is constant for DDIM)")
+    p.add_argument("--report-steps", type=int, default=50)
     p.add_argument("--cfg", type=float, default=1.5)
-    p.add_argument("--scheduler", default="ddim")
+    p.add_argument("--peak-tflops", type=float, default=None)
+    p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    modes = args.modes.split(",")
+    for mode in modes:
+        if MODES.get(mode) is None:
+            raise SystemExit(f"mode {mode!r} is not available; choose from "
+                             f"{[m for m, s in MODES.items() if s is not None]}")
+    cfg = model_config(args)
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
+        f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
+    print(f"# {args.model} {args.variant} model, {device_name}, torch {torch.__version__}, DDIM, CFG {args.cfg}, "
+          f"{args.steps} timed steps, frames/s at {args.report_steps} steps")
+    print("| size | dtype | mode | batch | frames/s | ms per frame-step | TFLOP/s | % of peak | peak memory "
+          "| vs official |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for dtype_name in args.dtypes.split(","):
+        dtype = DTYPES[dtype_name]
+        model = build_model(cfg, device=args.device, dtype=dtype)
+        peak, peak_src = device_peak_tflops(args.device, dtype, args.peak_tflops)
+        for size in (int(s) for s in args.sizes.split(",")):
+            flops = step_flops(cfg, size, args.cfg)
+            print(f"<!-- {size}x{size}: {flops / 1e9:.1f} GFLOP per frame-step (official order); peak "
+                  f"{peak:.2f} TFLOP/s ({peak_src}) -->")
+            batches = [b for b in args.batches.split(",") if b != "best"]
+            for mode in modes:
+                official = {}
+                results = {}
+                for b in map(int, batches):
+                    results[b] = measure(model, args, mode, b, size, flops, peak)
+                if "best" in args.batches.split(","):
+                    b = max(results) if results else 1
+                    while True:
+                        b *= 2
+                        try:
+                            results[b] = measure(model, args, mode, b, size, flops, peak)
+                        except torch.OutOfMemoryError:
+                            torch.cuda.empty_cache()
+                            break
+                        if results[b]["fps"] <= max(r["fps"] for k, r in results.items() if k < b) * 1.02:
+                            break
+                best = max(results, key=lambda k: results[k]["fps"])
+                for b, r in sorted(results.items()):
+                    base = OFFICIAL_RESULTS.get((dtype_name, size, b))
+                    if mode == "official":
+                        OFFICIAL_RESULTS[(dtype_name, size, b)] = r
+                        official[b] = r
+                    ratio = f"{base['step_s'] / r['step_s']:.2f}x" if base else "1.00x" if mode == "official" \
+                        else "-"
+                    label = f"{b}{' (best)' if b == best and len(results) > 1 else ''}"
+                    print(f"| {size} | {dtype_name} | {mode} | {label} | {r['fps']:.3f} | {r['ms']:.1f} | "
+                          f"{r['tflops']:.3f} | {100 * r['frac']:.1f} % | {r['mem']} | {ratio} |", flush=True)
+        del model
+        if args.device.startswith("cuda"):
+            torch.cuda.empty_cache()
 
-    cfg = DiscoConfig.sd_image_variations() if args.model == "sd15" else DiscoConfig.from_file(args.configs)
-    model = build_model(cfg, device=args.device, dtype=DTYPES[args.dtype])
-    reference = torch.rand(1, 3, 512, 384)
-    mask = torch.zeros(1, 1, 512, 384)
-    mask[..., 100:450, 100:300] = 1
-    poses = torch.rand(args.frames, 3, 512, 384)
-    kwargs = dict(height=args.size, width=args.size, num_inference_steps=args.steps, guidance_scale=args.cfg,
-                  scheduler=args.scheduler, frames_per_batch=args.frames_per_batch)
-    animate(model, reference, mask, poses[: min(args.frames_per_batch, args.frames)], **{**kwargs, "num_inference_steps": 1})  # warm-up
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    frames = animate(model, reference, mask, poses, **kwargs)
-    if args.device.startswith("cuda"):
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
-    print(f"model={args.model} device={args.device} ({device_name}, {torch.get_num_threads()} threads) "
-          f"dtype={args.dtype} size={args.size} frames={frames.shape[0]} batch={args.frames_per_batch} "
-          f"steps={args.steps} cfg={args.cfg} scheduler={args.scheduler}")
-    print(f"{frames.shape[0] / seconds:.3f} frames/s  {seconds:.2f} s total  "
-          f"{seconds / (frames.shape[0] * args.steps) * 1000:.1f} ms per frame-step  "
-          f"peak memory {peak_memory_mb(args.device):.0f} MiB")
 
+OFFICIAL_RESULTS: dict = {}
 
 if __name__ == "__main__":
     main()

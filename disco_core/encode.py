@@ -55,11 +55,38 @@ def background_latents(model: DiscoModel, background: torch.Tensor, noise: torch
 
 
 @torch.no_grad()
-def decode(model: DiscoModel, latents: torch.Tensor, trace: Trace = None) -> torch.Tensor:
-    """Latents -> images [B, 3, H, W] in 0..1."""
+def decode(model: DiscoModel, latents: torch.Tensor, trace: Trace = None, batch_size: int | None = None
+           ) -> torch.Tensor:
+    """Latents -> images [B, 3, H, W] in 0..1, `batch_size` frames per VAE call (None: as many as
+    `decode_batch_size` allows; each frame is decoded on its own either way, so the images are the same)."""
+    if trace is None:
+        step = batch_size or decode_batch_size(model, latents)
+        if step < latents.shape[0]:
+            return torch.cat([decode(model, latents[i:i + step], batch_size=step)
+                              for i in range(0, latents.shape[0], step)])
     scaled = latents.to(model.vae.dtype) / VAE_SCALING
     raw = model.vae.decode(scaled).sample
     if trace:
         trace("vae_decode_input", scaled)
         trace("vae_decode_raw", raw)
     return (raw.float() / 2 + 0.5).clamp(0, 1)
+
+
+# Peak activation bytes of one frame's VAE decode per output pixel and per byte of the dtype (measured at full
+# size, bench/load_memory.py: the 128-channel full-resolution stages dominate).
+DECODE_BYTES_PER_PIXEL = 4 * 128
+DECODE_BUDGET_CPU = 256 * 2**20
+
+
+def decode_batch_size(model: DiscoModel, latents: torch.Tensor) -> int:
+    """Frames per VAE decode call whose activations fit the budget: 256 MiB on the CPU (the decoder is
+    compute-bound there, so batching gains nothing), a quarter of the free memory on a GPU."""
+    vsf = model.config.vae_scale_factor
+    pixels = latents.shape[-2] * latents.shape[-1] * vsf * vsf
+    per_frame = DECODE_BYTES_PER_PIXEL * pixels * torch.finfo(model.vae.dtype).bits // 8 * \
+        model.vae.config.block_out_channels[0] // 128
+    if latents.device.type == "cuda":
+        budget = torch.cuda.mem_get_info(latents.device)[0] // 4
+    else:
+        budget = DECODE_BUDGET_CPU
+    return max(1, min(latents.shape[0], budget // max(per_frame, 1)))

@@ -22,6 +22,10 @@ class Speed:
     cache_conditioning: bool = True   # ControlNet conditioning embeddings once per chunk, not per step and half
     cache_context_kv: bool = True     # cross-attention K/V of the constant CLIP tokens once per chunk
     channels_last: bool = False       # NHWC activations/weights for the UNet and ControlNets (GPU convs)
+    # torch.compile mode for the UNet/ControlNet blocks ("default", "max-autotune", "reduce-overhead" = CUDA
+    # graphs), None = eager. Compiled code is kept on the blocks and reused by later calls of the same shapes.
+    # The K/V cache swaps attention processors per chunk, which would recompile: use it with compile off.
+    compile: str | None = None
 
     @property
     def label(self) -> str:
@@ -30,6 +34,24 @@ class Speed:
 
 
 OFFICIAL_ORDER = Speed(cache_conditioning=False, cache_context_kv=False, channels_last=False)
+COMPILED = Speed(cache_context_kv=False, compile="default")
+
+
+def _blocks(network):
+    return [*network.down_blocks, network.mid_block, *getattr(network, "up_blocks", [])]
+
+
+def _set_compiled(modules, mode: str | None) -> None:
+    """Compile (or return to eager) the blocks of each network; the compiled call stays on the block."""
+    for module in modules:
+        if getattr(module, "_disco_compile", None) == mode:
+            continue
+        for block in _blocks(module):
+            if mode is None:
+                block._compiled_call_impl = None
+            else:
+                block.compile(mode=mode, dynamic=False)
+        module._disco_compile = mode
 
 
 def _set_memory_format(modules, channels_last: bool) -> None:
@@ -46,6 +68,7 @@ def sampling_context(model, speed: Speed, context: torch.Tensor, groups: int, br
     `(controlnet, condition [B, ...])` pairs that run; `copies` how many times the batch is repeated (CFG: 2)."""
     nets = [net for net, _ in branches]
     _set_memory_format([model.unet, *model.controlnet.nets], speed.channels_last)
+    _set_compiled([model.unet, *model.controlnet.nets], speed.compile)
     with contextlib.ExitStack() as stack:
         if speed.cache_conditioning:
             stack.enter_context(precomputed_conditioning(branches, copies))
@@ -58,4 +81,4 @@ def to_memory_format(x: torch.Tensor, speed: Speed) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if speed.channels_last and x.ndim == 4 else x
 
 
-__all__ = ["OFFICIAL_ORDER", "Speed", "sampling_context", "to_memory_format"]
+__all__ = ["COMPILED", "OFFICIAL_ORDER", "Speed", "sampling_context", "to_memory_format"]

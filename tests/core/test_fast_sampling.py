@@ -115,3 +115,19 @@ def test_frames_with_different_tokens_are_not_shared(tiny_model):
     same = ctx[:1].expand(2, -1, -1)
     with shared_context_kv([tiny_model.unet], torch.cat([same, same + 1]), groups=2) as installed:
         assert len(installed) > 0
+
+
+def test_vae_decode_in_batches_gives_the_same_images(tiny_model):
+    """Mutation seen failing: slicing `latents[i:i + 1]` (the first frame of each batch only)."""
+    from disco_core.encode import decode, decode_batch_size
+    latents = torch.randn(5, 4, 8, 6, generator=torch.Generator().manual_seed(1))
+    whole = decode(tiny_model, latents, batch_size=5)
+    calls, handles = _count_calls([tiny_model.vae.decoder])
+    try:
+        pieces = decode(tiny_model, latents, batch_size=2)
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls["n"] == 3 and pieces.shape == whole.shape
+    assert (pieces - whole).abs().max() <= 4e-6   # images in 0..1; batch-size-dependent conv kernels round apart
+    assert 1 <= decode_batch_size(tiny_model, latents) <= 5
