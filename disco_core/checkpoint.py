@@ -20,6 +20,7 @@ from safetensors.torch import save
 from .config import DiscoConfig, stated_variant
 from .errors import CheckpointError, InputError
 from .model import DiscoModel, create_model
+from .fast.stored_precision import keep_stored_precision
 from .tensor_stream import SafetensorsStream
 
 # Official `Net` attribute prefixes (net.py), in the official order.
@@ -30,6 +31,8 @@ DROPPED_KEYS = ("clip_image_encoder.vision_model.embeddings.position_ids",)
 # diffusers-0.14 VAE mid-block AttentionBlock names -> current Attention names.
 VAE_ATTENTION_RENAMES = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 FORMAT_KEY, FORMAT_VERSION = "disco_format", "1"
+# Networks that may keep the checkpoint's 16-bit precision when run wider (CLIP is fp32 in official files).
+STORED_PRECISION_PREFIXES = ("unet.", "controlnet.", "vae.")
 CONFIG_KEY, VARIANT_KEY = "disco_config", "disco_variant"
 WEIGHTS_HINT = ("the fine-tuned DisCo checkpoints (tiktok_cfg / moretiktok_cfg / *_nocfg) are linked from the "
                 "official repository's README (github.com/Wangt-CN/DisCo)")
@@ -233,6 +236,18 @@ def _owned(value: torch.Tensor, dtype: torch.dtype | None, copy: bool) -> torch.
     return cast.clone() if copy and cast is value else cast
 
 
+def _narrower_stored(sd: dict, names: dict[str, str], dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """Networks whose float weights the file stores all in one 16-bit dtype narrower than `dtype`."""
+    out = {}
+    for prefix in STORED_PRECISION_PREFIXES:
+        dtypes = {sd[theirs].dtype for ours, theirs in names.items()
+                  if ours.startswith(prefix) and sd[theirs].is_floating_point()}
+        if len(dtypes) == 1 and (stored := dtypes.pop()) in (torch.float16, torch.bfloat16) and \
+                stored.itemsize < dtype.itemsize:
+            out[prefix] = stored
+    return out
+
+
 def _converted_names(sd: dict[str, torch.Tensor]) -> dict[str, str]:
     """Our key -> the file's key, from `convert_official` (which passes values through unchanged)."""
     file_key = {id(v): k for k, v in sd.items()}
@@ -280,12 +295,15 @@ def _restore_buffers(model: DiscoModel, device) -> None:
 
 
 def load_model(path, *, device="cpu", dtype: torch.dtype = torch.float32, configs=None,
-               uncond: str | None = None, variant: str | None = None) -> DiscoModel:
+               uncond: str | None = None, variant: str | None = None,
+               keep_file_precision: bool = True) -> DiscoModel:
     """Load a DisCo model from our `.safetensors`, an official `.pt`, or an official-layout `.safetensors`.
 
     The model is built on the meta device and each weight is read, converted and assigned one at a time, into
     memory the model owns: nothing is allocated twice and no mapping of the file is left behind, so resident
     memory after loading is the weights plus the libraries (measured in bench/RESULTS.md).
+    `keep_file_precision`: a network (UNet, ControlNets, VAE) the file stores in fp16/bf16 keeps that precision
+    when `dtype` is wider and widens each layer's weights as it runs (exact: same outputs, half the memory).
     """
     with _open_checkpoint(path, mmap=True) as (sd, metadata, read):
         cfg = _checked_config(sd, metadata, configs, variant)
@@ -293,10 +311,18 @@ def load_model(path, *, device="cpu", dtype: torch.dtype = torch.float32, config
             cfg = cfg.replace(uncond=uncond)
         names = _converted_names(sd)
         check_keys({ours: sd[theirs] for ours, theirs in names.items()}, model_shapes(cfg))
-        weights = {ours: read(theirs, torch.float32 if ours.startswith("clip_image_encoder.") else dtype).to(device)
-                   for ours, theirs in names.items()}
+        stored = _narrower_stored(sd, names, dtype) if keep_file_precision else {}
+        weights = {}
+        for ours, theirs in names.items():
+            prefix = ours.split(".", 1)[0] + "."
+            target = torch.float32 if prefix == "clip_image_encoder." else stored.get(prefix, dtype)
+            weights[ours] = read(theirs, target).to(device)
     with torch.device("meta"):
         model = create_model(cfg)
     model.load_state_dict(weights, strict=True, assign=True)
+    for prefix in stored:
+        keep_stored_precision(getattr(model, prefix[:-1]), dtype)
+    if stored:
+        model.compute_dtype = dtype
     _restore_buffers(model, device)
     return model.eval().requires_grad_(False)

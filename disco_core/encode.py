@@ -42,7 +42,7 @@ def background_latents(model: DiscoModel, background: torch.Tensor, noise: torch
 
     `noise` injects the posterior eps (parity); otherwise it is drawn from `generator` (or the global RNG).
     """
-    dist = model.vae.encode(background.to(device=model.device, dtype=model.vae.dtype)).latent_dist
+    dist = model.vae.encode(background.to(device=model.device, dtype=model.dtype)).latent_dist
     if noise is None:
         noise = torch.randn(dist.mean.shape, generator=generator, dtype=torch.float32,
                             device=generator.device if generator is not None else "cpu")
@@ -64,7 +64,7 @@ def decode(model: DiscoModel, latents: torch.Tensor, trace: Trace = None, batch_
         if step < latents.shape[0]:
             return torch.cat([decode(model, latents[i:i + step], batch_size=step)
                               for i in range(0, latents.shape[0], step)])
-    scaled = latents.to(model.vae.dtype) / VAE_SCALING
+    scaled = latents.to(model.dtype) / VAE_SCALING
     raw = model.vae.decode(scaled).sample
     if trace:
         trace("vae_decode_input", scaled)
@@ -83,7 +83,7 @@ def decode_batch_size(model: DiscoModel, latents: torch.Tensor) -> int:
     compute-bound there, so batching gains nothing), a quarter of the free memory on a GPU."""
     vsf = model.config.vae_scale_factor
     pixels = latents.shape[-2] * latents.shape[-1] * vsf * vsf
-    per_frame = DECODE_BYTES_PER_PIXEL * pixels * torch.finfo(model.vae.dtype).bits // 8 * \
+    per_frame = DECODE_BYTES_PER_PIXEL * pixels * torch.finfo(model.dtype).bits // 8 * \
         model.vae.config.block_out_channels[0] // 128
     if latents.device.type == "cuda":
         budget = torch.cuda.mem_get_info(latents.device)[0] // 4

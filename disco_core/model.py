@@ -93,9 +93,12 @@ class DiscoModel(nn.Module):
     def background_controlnet(self) -> ControlNetModel:
         return self.controlnet.nets[1]
 
+    # The dtype the networks compute in when their weights are stored narrower (fast/stored_precision.py).
+    compute_dtype: torch.dtype | None = None
+
     @property
     def dtype(self) -> torch.dtype:
-        return self.unet.conv_in.weight.dtype
+        return self.compute_dtype or self.unet.conv_in.weight.dtype
 
     @property
     def device(self) -> torch.device:
@@ -105,6 +108,7 @@ class DiscoModel(nn.Module):
         """Cast to `dtype`, keeping the CLIP image encoder in fp32 as the official DeepSpeed eval does."""
         super().to(dtype=dtype)
         self.clip_image_encoder.to(dtype=torch.float32)
+        self.compute_dtype = None
         return self
 
 

@@ -47,3 +47,27 @@ def test_loaded_weights_own_their_memory(tiny_checkpoint):
     params = [p for p in model.state_dict().values()]
     storages = {p.untyped_storage().data_ptr(): p.untyped_storage().nbytes() for p in params}
     assert sum(storages.values()) == sum(p.numel() * p.element_size() for p in params)
+
+
+def test_fp16_file_weights_stay_fp16_and_give_the_fp32_frames(tiny_checkpoint, person_inputs):
+    """fp32 compute with the file's fp16 weights widened layer by layer: the same frames, half the weight bytes.
+
+    Mutations seen failing: not restoring the parameters after a layer (`post_hook` a no-op: later layers read the
+    reused scratch), and widening into fp16 (`compute` = the stored dtype).
+    """
+    from disco_core import animate
+    ref, mask, poses = person_inputs
+    kw = dict(height=32, width=32, num_inference_steps=2, seed=3)
+    stored = load_model(tiny_checkpoint)
+    widened = load_model(tiny_checkpoint, keep_file_precision=False)
+    assert stored.unet.conv_in.weight.dtype == torch.float16 and stored.dtype == torch.float32
+    assert widened.unet.conv_in.weight.dtype == torch.float32
+    weight = stored.pose_controlnet.conv_in.weight
+    a = animate(stored, ref, mask, poses[:2], **kw)
+    b = animate(widened, ref, mask, poses[:2], **kw)
+    assert torch.equal(a, b)
+    assert stored.pose_controlnet.conv_in.weight is weight          # parameters are back after each layer
+    assert stored.clip_image_encoder.dtype == torch.float32
+    size = {name: sum(p.numel() * p.element_size() for p in m.unet.parameters())
+            for name, m in (("stored", stored), ("widened", widened))}
+    assert size["stored"] * 2 == size["widened"]
