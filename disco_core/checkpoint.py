@@ -303,7 +303,8 @@ def load_model(path, *, device="cpu", dtype: torch.dtype = torch.float32, config
     memory the model owns: nothing is allocated twice and no mapping of the file is left behind, so resident
     memory after loading is the weights plus the libraries (measured in bench/RESULTS.md).
     `keep_file_precision`: a network (UNet, ControlNets, VAE) the file stores in fp16/bf16 keeps that precision
-    when `dtype` is wider and widens each layer's weights as it runs (exact: same outputs, half the memory).
+    when `dtype` is wider and widens each layer's weights as it runs (exact: same outputs, half the memory);
+    image model only.
     """
     with _open_checkpoint(path, mmap=True) as (sd, metadata, read):
         cfg = _checked_config(sd, metadata, configs, variant)
@@ -311,7 +312,8 @@ def load_model(path, *, device="cpu", dtype: torch.dtype = torch.float32, config
             cfg = cfg.replace(uncond=uncond)
         names = _converted_names(sd)
         check_keys({ours: sd[theirs] for ours, theirs in names.items()}, model_shapes(cfg))
-        stored = _narrower_stored(sd, names, dtype) if keep_file_precision else {}
+        # Image model only: the temporal layers read tem_conv's weight without calling the module (no hook runs).
+        stored = _narrower_stored(sd, names, dtype) if keep_file_precision and cfg.variant == "image" else {}
         weights = {}
         for ours, theirs in names.items():
             prefix = ours.split(".", 1)[0] + "."

@@ -131,3 +131,18 @@ def test_vae_decode_in_batches_gives_the_same_images(tiny_model):
     assert calls["n"] == 3 and pieces.shape == whole.shape
     assert (pieces - whole).abs().max() <= 4e-6   # images in 0..1; batch-size-dependent conv kernels round apart
     assert 1 <= decode_batch_size(tiny_model, latents) <= 5
+
+
+def test_speedups_are_exact_on_the_temporal_networks(temporal_model):
+    """The temporal model's networks (frames folded into the batch) under the same techniques (bench/sampler.py
+    --variant temporal times them this way)."""
+    g = torch.Generator().manual_seed(5)
+    n, c = 5, temporal_model.unet.config.cross_attention_dim
+    cond = Conditioning(torch.randn(1, n, c, generator=g).expand(4, -1, -1),
+                        torch.randn(1, n, c, generator=g).expand(4, -1, -1),
+                        torch.rand(4, 3, 32, 32, generator=g), torch.randn(4, 4, 4, 4, generator=g))
+    latents = torch.randn(4, 4, 4, 4, generator=g)
+    with temporal_model.frames(4):
+        expected = _denoise(temporal_model, (latents, cond), OFFICIAL_ORDER)
+        got = _denoise(temporal_model, (latents, cond), Speed())
+    assert (got - expected).abs().max() <= RTOL * expected.abs().max()
