@@ -32,7 +32,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from disco_core import DiscoConfig, build_model  # noqa: E402
+from disco_core import DiscoConfig, build_model, load_model  # noqa: E402
 from disco_core.fast import COMPILED, OFFICIAL_ORDER, Speed  # noqa: E402
 from disco_core.sampling import Conditioning, denoise, make_scheduler  # noqa: E402
 
@@ -108,13 +108,14 @@ def device_peak_tflops(device: str, dtype: torch.dtype, override: float | None) 
             if key in name:
                 return (peak if dtype != torch.float32 else peak / 2), f"{name} datasheet"
         return float("nan"), f"{name}: unknown peak (pass --peak-tflops)"
-    n = 2048  # CPU: what a large fp32 matmul achieves on this machine
+    n = 2048  # CPU: what a large fp32 matmul achieves on this machine (best of 5)
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    start = time.perf_counter()
-    for _ in range(3):
+    best = float("inf")
+    for _ in range(6):
+        start = time.perf_counter()
         a @ b
-    return 3 * 2 * n ** 3 / (time.perf_counter() - start) / 1e12, "measured fp32 matmul"
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e12, "measured fp32 matmul, best of 6"
 
 
 def sync(device: str) -> None:
@@ -149,19 +150,45 @@ def run(model, args, speed, batch: int, size: int, steps: int):
                        guidance_scale=args.cfg, speed=speed)
 
 
-def measure(model, args, mode: str, batch: int, size: int, flops: float, peak: float):
-    speed = MODES[mode]
-    run(model, args, speed, batch, size, 2 if mode == "compiled" else 1)  # warm-up (and compilation)
+def timed(model, args, mode: str, batch: int, size: int) -> tuple[float, str]:
+    """Seconds per step of one timed run (after a warm-up call elsewhere), and the peak memory during it."""
     sync(args.device)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    run(model, args, speed, batch, size, args.steps)
+    run(model, args, MODES[mode], batch, size, args.steps)
     sync(args.device)
-    step_s = (time.perf_counter() - start) / args.steps
-    tflops = flops * batch / step_s / 1e12
-    return {"fps": batch / (step_s * args.report_steps), "ms": step_s / batch * 1000, "tflops": tflops,
-            "frac": tflops / peak, "mem": peak_memory(args.device), "step_s": step_s}
+    return (time.perf_counter() - start) / args.steps, peak_memory(args.device)
+
+
+def measure_batch(model, args, modes: list[str], batch: int, size: int) -> dict[str, tuple[float, str]]:
+    """Every mode at one batch size, interleaved (mode A, B, ..., A, B, ...) so that load on the machine that
+    changes over time hits all modes alike; the fastest of `--repeats` runs is kept."""
+    for mode in modes:  # warm-up (and compilation)
+        run(model, args, MODES[mode], batch, size, 2 if MODES[mode].compile else 1)
+    best = {mode: (float("inf"), "") for mode in modes}
+    for _ in range(args.repeats):
+        for mode in modes:
+            step_s, mem = timed(model, args, mode, batch, size)
+            if step_s < best[mode][0]:
+                best[mode] = (step_s, mem)
+    return best
+
+
+def find_best_batch(model, args, mode: str, start: int, size: int) -> list[int]:
+    """Double the batch from `start` while `mode`'s frames/s improves by > 2 % and memory lasts."""
+    tried, b = {}, start
+    while True:
+        try:
+            run(model, args, MODES[mode], b, size, 1)
+            tried[b] = b / timed(model, args, mode, b, size)[0]
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            break
+        if len(tried) > 1 and tried[b] <= max(v for k, v in tried.items() if k < b) * 1.02:
+            break
+        b *= 2
+    return [max(tried, key=tried.get)] if tried else []
 
 
 def main() -> None:
@@ -176,9 +203,15 @@ def main() -> None:
     p.add_argument("--modes", default="official,conditioning,context_kv,channels_last,default")
     p.add_argument("--steps", type=int, default=3, help="timed steps (per-step time is constant for DDIM)")
     p.add_argument("--report-steps", type=int, default=50)
+    p.add_argument("--repeats", type=int, default=1, help="timed runs per measurement; the fastest is kept")
     p.add_argument("--cfg", type=float, default=1.5)
     p.add_argument("--peak-tflops", type=float, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="load these weights (e.g. from bench/make_random_checkpoint.py) instead of random init")
+    p.add_argument("--widen-weights", action="store_true",
+                   help="with --checkpoint: convert fp16 file weights to the compute dtype at load instead of "
+                        "keeping them and widening per layer (keep_file_precision=False)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -190,53 +223,46 @@ def main() -> None:
     cfg = model_config(args)
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
         f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
-    print(f"# {args.model} {args.variant} model, {device_name}, torch {torch.__version__}, DDIM, CFG {args.cfg}, "
-          f"{args.steps} timed steps, frames/s at {args.report_steps} steps")
+    source = f"weights {args.checkpoint.name}{' widened at load' if args.widen_weights else ''}" \
+        if args.checkpoint else "random init"
+    print(f"# {args.model} {args.variant} model ({source}), {device_name}, torch {torch.__version__}, DDIM, "
+          f"CFG {args.cfg}, {args.steps} timed steps, frames/s at {args.report_steps} steps")
     print("| size | dtype | mode | batch | frames/s | ms per frame-step | TFLOP/s | % of peak | peak memory "
           "| vs official |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for dtype_name in args.dtypes.split(","):
         dtype = DTYPES[dtype_name]
-        model = build_model(cfg, device=args.device, dtype=dtype)
+        if args.checkpoint:
+            model = load_model(args.checkpoint, device=args.device, dtype=dtype,
+                               keep_file_precision=not args.widen_weights)
+            cfg = model.config
+        else:
+            model = build_model(cfg, device=args.device, dtype=dtype)
         peak, peak_src = device_peak_tflops(args.device, dtype, args.peak_tflops)
         for size in (int(s) for s in args.sizes.split(",")):
             flops = step_flops(cfg, size, args.cfg)
             print(f"<!-- {size}x{size}: {flops / 1e9:.1f} GFLOP per frame-step (official order); peak "
                   f"{peak:.2f} TFLOP/s ({peak_src}) -->")
-            batches = [b for b in args.batches.split(",") if b != "best"]
-            for mode in modes:
-                official = {}
-                results = {}
-                for b in map(int, batches):
-                    results[b] = measure(model, args, mode, b, size, flops, peak)
-                if "best" in args.batches.split(","):
-                    b = max(results) if results else 1
-                    while True:
-                        b *= 2
-                        try:
-                            results[b] = measure(model, args, mode, b, size, flops, peak)
-                        except torch.OutOfMemoryError:
-                            torch.cuda.empty_cache()
-                            break
-                        if results[b]["fps"] <= max(r["fps"] for k, r in results.items() if k < b) * 1.02:
-                            break
-                best = max(results, key=lambda k: results[k]["fps"])
-                for b, r in sorted(results.items()):
-                    base = OFFICIAL_RESULTS.get((dtype_name, size, b))
-                    if mode == "official":
-                        OFFICIAL_RESULTS[(dtype_name, size, b)] = r
-                        official[b] = r
-                    ratio = f"{base['step_s'] / r['step_s']:.2f}x" if base else "1.00x" if mode == "official" \
-                        else "-"
-                    label = f"{b}{' (best)' if b == best and len(results) > 1 else ''}"
-                    print(f"| {size} | {dtype_name} | {mode} | {label} | {r['fps']:.3f} | {r['ms']:.1f} | "
-                          f"{r['tflops']:.3f} | {100 * r['frac']:.1f} % | {r['mem']} | {ratio} |", flush=True)
+            batches = [int(b) for b in args.batches.split(",") if b != "best"]
+            best_batch = None
+            if "best" in args.batches.split(","):
+                found = find_best_batch(model, args, modes[-1], max(batches or [1]), size)
+                best_batch = found[0] if found else None
+                batches = sorted(set(batches + found))
+            for b in batches:
+                results = measure_batch(model, args, modes, b, size)
+                official = results.get("official")
+                for mode, (step_s, mem) in results.items():
+                    tflops = flops * b / step_s / 1e12
+                    ratio = f"{official[0] / step_s:.2f}x" if official else "-"
+                    label = f"{b} (best for {modes[-1]})" if b == best_batch else str(b)
+                    print(f"| {size} | {dtype_name} | {mode} | {label} | {b / (step_s * args.report_steps):.3f} | "
+                          f"{step_s / b * 1000:.1f} | {tflops:.3f} | {100 * tflops / peak:.1f} % | {mem} | "
+                          f"{ratio} |", flush=True)
         del model
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
-
-OFFICIAL_RESULTS: dict = {}
 
 if __name__ == "__main__":
     main()
