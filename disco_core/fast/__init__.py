@@ -26,6 +26,7 @@ class Speed:
     # graphs), None = eager. Compiled code is kept on the blocks and reused by later calls of the same shapes.
     # The K/V cache swaps attention processors per chunk, which would recompile: use it with compile off.
     compile: str | None = None
+    compile_backend: str = "inductor"   # torch.compile backend ("aot_eager" checks the graphs without codegen)
 
     @property
     def label(self) -> str:
@@ -41,17 +42,18 @@ def _blocks(network):
     return [*network.down_blocks, network.mid_block, *getattr(network, "up_blocks", [])]
 
 
-def _set_compiled(modules, mode: str | None) -> None:
+def _set_compiled(modules, mode: str | None, backend: str) -> None:
     """Compile (or return to eager) the blocks of each network; the compiled call stays on the block."""
+    key = None if mode is None else (mode, backend)
     for module in modules:
-        if getattr(module, "_disco_compile", None) == mode:
+        if getattr(module, "_disco_compile", None) == key:
             continue
         for block in _blocks(module):
             if mode is None:
                 block._compiled_call_impl = None
             else:
-                block.compile(mode=mode, dynamic=False)
-        module._disco_compile = mode
+                block.compile(mode=None if backend != "inductor" else mode, backend=backend, dynamic=False)
+        module._disco_compile = key
 
 
 def _set_memory_format(modules, channels_last: bool) -> None:
@@ -68,7 +70,7 @@ def sampling_context(model, speed: Speed, context: torch.Tensor, groups: int, br
     `(controlnet, condition [B, ...])` pairs that run; `copies` how many times the batch is repeated (CFG: 2)."""
     nets = [net for net, _ in branches]
     _set_memory_format([model.unet, *model.controlnet.nets], speed.channels_last)
-    _set_compiled([model.unet, *model.controlnet.nets], speed.compile)
+    _set_compiled([model.unet, *model.controlnet.nets], speed.compile, speed.compile_backend)
     with contextlib.ExitStack() as stack:
         if speed.cache_conditioning:
             stack.enter_context(precomputed_conditioning(branches, copies))

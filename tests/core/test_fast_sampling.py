@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from disco_core import Cancelled, animate
-from disco_core.fast import OFFICIAL_ORDER, Speed
+from disco_core.fast import COMPILED, OFFICIAL_ORDER, Speed
 from disco_core.sampling import Conditioning, denoise, make_scheduler
 
 FAST = dict(height=64, width=48, num_inference_steps=3, seed=7, frames_per_batch=3)
@@ -146,3 +146,23 @@ def test_speedups_are_exact_on_the_temporal_networks(temporal_model):
         expected = _denoise(temporal_model, (latents, cond), OFFICIAL_ORDER)
         got = _denoise(temporal_model, (latents, cond), Speed())
     assert (got - expected).abs().max() <= RTOL * expected.abs().max()
+
+
+def test_compiled_blocks_give_the_plain_latents_and_are_reused(tiny_model, chunk):
+    """torch.compile of the UNet/ControlNet blocks (graph capture checked with the aot_eager backend; inductor
+    code generation is too slow for CI): same latents, and a second chunk of the same shape compiles nothing.
+    UNet + pose ControlNet without CFG, to keep the tracing time down."""
+    from torch._dynamo.utils import counters
+    compiled = dataclasses.replace(COMPILED, compile_backend="aot_eager")
+    kw = dict(guidance_scale=1.0, background_scale=0.0)
+    expected = _denoise(tiny_model, chunk, OFFICIAL_ORDER, **kw)
+    try:
+        got = _denoise(tiny_model, chunk, compiled, **kw)
+        graphs = counters["stats"]["unique_graphs"]
+        again = _denoise(tiny_model, chunk, compiled, **kw)
+        assert counters["stats"]["unique_graphs"] == graphs > 0
+    finally:
+        _denoise(tiny_model, chunk, OFFICIAL_ORDER, **kw)   # back to eager for the other tests
+    assert (got - expected).abs().max() <= RTOL * expected.abs().max()
+    assert torch.equal(got, again)
+    assert all(block._compiled_call_impl is None for block in tiny_model.unet.down_blocks)
