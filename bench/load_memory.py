@@ -39,6 +39,9 @@ def main() -> None:
     p.add_argument("--frames-per-batch", type=int, default=2)
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--size", type=int, default=256)
+    p.add_argument("--max-growth", type=float, default=1.05,
+                   help="exit non-zero if loading grows RSS by more than this times the weights' bytes, or leaves "
+                        "a mapping of the file")
     args = p.parse_args()
     sys.path.insert(0, str(args.code.resolve()))
     import torch
@@ -57,6 +60,9 @@ def main() -> None:
     print(f"load: {load_s:.1f} s; weights {weights / GB:.2f} GB; RSS after imports {base / GB:.2f} GB, after load "
           f"{after / GB:.2f} GB (+{(after - base) / GB:.2f} GB = {(after - base) / weights:.3f} x weights); "
           f"peak so far {peak() / GB:.2f} GB; file mappings left: {mapped}")
+    if (after - base) / weights > args.max_growth or mapped:
+        raise SystemExit(f"loading grew RSS by {(after - base) / weights:.3f} x the weights (limit "
+                         f"{args.max_growth}) or left {mapped} file mappings")
     if args.frames:
         reference, mask = torch.rand(1, 3, 512, 384), torch.zeros(1, 1, 512, 384)
         mask[..., 100:450, 100:300] = 1
