@@ -1,7 +1,7 @@
 """Each exact speed-up of the sampler gives the frames of the plain (official-order) path, and is really used.
 
 Mutations seen failing: feeding the conditioning embedding of the first frame to all frames (`value[:1].expand`)
-fails the equality tests; keys/values of the cond tokens for both CFG groups (`unique[-1:]`) fails them;
+fails the equality tests; swapping the CFG groups' keys/values (`self.key.flip(0)`) fails them (CFG cases);
 a processor that always falls back (`if True:`) or a cache that is never installed fails the call counts.
 """
 import dataclasses
