@@ -106,9 +106,31 @@ def pose_preview(poses, reference=None, fps: float = 0.0, **info) -> dict:
         canvas = (photo.shape[1], photo.shape[0]) if photo is not None else poses.keypoints.canvas
         size = frame_size(*canvas, count)
         chunks = pose_preview_frames(poses.keypoints, size, photo=photo, chunk=CHUNK)
-    else:  # already rendered skeleton images [T,3,H,W]
-        rendered = poses.rendered.permute(0, 2, 3, 1)
+    else:  # already rendered skeleton images
+        rendered = _rendered_frames(poses)
         size = frame_size(int(rendered.shape[2]), int(rendered.shape[1]), count)
         chunks = skeleton_overlay_frames(resized_chunks(rendered, size), photo=photo)
     layout = write_sheets(chunks, count, size, "poses")
     return preview_ui("poses", fps or poses.fps or 0.0, layout, over_photo=photo is not None, **info)
+
+
+class _FrameList:
+    """[T,H,W,3] uint8 frames of a PoseFrames (`frame(t)`), sliced by chunk: never all frames at once."""
+
+    def __init__(self, frames):
+        self.frames = frames
+        w, h = frames.size
+        self.shape = (len(frames), h, w, 3)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        return np.stack([self.frames.frame(t) for t in range(*index.indices(len(self)))])
+
+
+def _rendered_frames(poses):
+    """Rendered skeletons of a DISCO_POSES as something `resized_chunks` slices: [T,H,W,3]."""
+    if getattr(poses, "frames", None) is not None:  # made on demand (disco_core.pose.frames.PoseFrames)
+        return _FrameList(poses.frames)
+    return poses.rendered.permute(0, 2, 3, 1)  # float [T,3,H,W] in memory

@@ -206,8 +206,9 @@ def sampler_to_video(g: Graph, loader: int, split: int, poses: int, name: str, b
 
 
 def video_poses(g: Graph, split: int) -> int:
-    video = g.add("LoadVideo", "Driving video", 0, 0, file="disco_driving.mp4")
-    parts = g.add("GetVideoComponents", None, 0, 1)
+    # Load Video last in its column: its preview grows the node downwards to the clip's shape once a file is picked
+    video = g.add("LoadVideo", "Driving video", 0, 1, file="disco_driving.mp4")
+    parts = g.add("GetVideoComponents", None, 0, 0)
     g.link(video, "VIDEO", parts, "video")
     poses = g.add("DisCoPoseSequence", None, 1, 0, smoothing=0.3, retarget=True)
     g.link(parts, "images", poses, "frames")

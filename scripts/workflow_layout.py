@@ -17,7 +17,7 @@ GROUP_OF = {
 }
 GROUP_COLOR = {"Photo": "#3f789e", "Motion": "#8A8", "Generate": "#a1309b", "Save": "#b06634"}
 TITLE, SLOT, WIDGET, BODY_PAD = 30, 20, 24, 14  # frontend metrics, canvas pixels
-PICTURE = {"LoadImage": 170, "LoadVideo": 160, "DisCoPoseSequence": 210, "DisCoSampler": 210}  # previews
+PICTURE = {"LoadImage": 230, "LoadVideo": 210, "DisCoPoseSequence": 210, "DisCoSampler": 210}  # previews
 WIDE = {"DisCoPoseSequence": 380, "DisCoSampler": 380}
 WIDTH = 320
 MULTILINE = 40  # extra height of a multiline text box over a one-line widget

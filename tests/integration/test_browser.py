@@ -47,6 +47,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
+    """Where the README's screenshots go: DISCO_SCREENSHOTS (e.g. docs) or a temporary folder."""
     folder = os.environ.get("DISCO_SCREENSHOTS")
     path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,7 @@ def pack_problems(page) -> list[str]:
 
 def load_workflow(page, name: str) -> None:
     workflow = json.loads((ROOT / "workflows" / f"{name}.json").read_text())
-    page.evaluate("wf => window.app.loadGraphData(wf)", workflow)
+    page.evaluate("([wf, name]) => window.app.loadGraphData(wf, true, true, name)", [workflow, f"{name}.json"])
     page.wait_for_timeout(1000)  # the frontend fits the view in the next animation frame
     close_dialogs(page)
 
@@ -103,8 +104,10 @@ def test_extension_loads_and_registers_without_errors(page):
 GEOMETRY = """() => {
   const canvas = window.app.canvas, ds = canvas.ds;
   const width = canvas.canvas.width / window.devicePixelRatio, height = canvas.canvas.height / window.devicePixelRatio;
-  const screen = ([x, y, w, h]) => [(x + ds.offset[0]) * ds.scale, (y + ds.offset[1]) * ds.scale, w * ds.scale,
-                                    h * ds.scale];
+  const screen = ([x, y, w, h]) => {
+    const [left, top] = ds.convertOffsetToCanvas([x, y]), [right, bottom] = ds.convertOffsetToCanvas([x + w, y + h]);
+    return [left, top, right - left, bottom - top];
+  };
   return {
     view: [width, height],
     missing: window.app.graph.nodes.filter(n => !(n.type in LiteGraph.registered_node_types)).map(n => n.type),
@@ -125,27 +128,37 @@ def inside(inner, outer) -> bool:
 
 
 @pytest.mark.parametrize("name", WORKFLOWS)
-def test_workflow_opens_with_every_node_on_screen_no_overlaps_and_titled_groups(page, name, shots):
+def test_workflow_opens_with_every_node_on_screen_no_overlaps_and_titled_groups(page, name, tmp_path):
     load_workflow(page, name)
     geo = page.evaluate(GEOMETRY)
-    page.screenshot(path=str(shots / f"workflow_{name}.png"))
+    page.screenshot(path=str(tmp_path / f"workflow_{name}.png"))
     assert geo["missing"] == []
-    nodes = geo["nodes"]
-    assert {n["type"] for n in nodes} >= {"DisCoPoseSequence", "DisCoSampler"}
+    assert {n["type"] for n in geo["nodes"]} >= {"DisCoPoseSequence", "DisCoSampler"}
     width, height = geo["view"]
-    for n in nodes:
+    for n in geo["nodes"]:
         x, y, w, h = n["screen"]
         assert 0 <= x and 0 <= y and x + w <= width and y + h <= height, f"{n['title']} is off screen: {n['screen']}"
+    assert_tidy(geo)
+    assert pack_problems(page) == []
+
+
+def assert_no_overlaps(geo) -> None:
+    nodes = geo["nodes"]
     for i, a in enumerate(nodes):
         for b in nodes[i + 1:]:
             assert not overlaps(a["rect"], b["rect"]), f"{a['title']} overlaps {b['title']}"
+
+
+def assert_tidy(geo) -> None:
+    """No two nodes overlap; the four groups, each node in exactly one."""
+    assert_no_overlaps(geo)
+    nodes = geo["nodes"]
     assert [g["title"] for g in geo["groups"]] == GROUPS
     for n in nodes:
         if n["type"] in ("Note", "MarkdownNote"):
             continue
         homes = [g["title"] for g in geo["groups"] if inside(n["rect"], g["rect"])]
         assert len(homes) == 1, f"{n['title']} is in groups {homes}"
-    assert pack_problems(page) == []
 
 
 def test_pose_widgets_follow_the_source_and_retarget_follows_the_reference(page):
@@ -248,15 +261,28 @@ def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, se
     assert poses["vivid"] > 0.002  # coloured limbs drawn over the dimmed photo
     assert frames["stills"] >= 1  # step previews arrived through ComfyUI's preview channel while it sampled
     page.screenshot(path=str(shots / "dance_basic.png"))
-    page.evaluate("""() => {
+    # the photo, the video and both previews showing: still no overlaps (Load Video grows to the clip's shape)
+    assert_no_overlaps(page.evaluate(GEOMETRY))
+    zoom_to_players = """() => {
       const nodes = window.app.graph.nodes.filter(n => n.discoPlayer), r = nodes.map(n => n.boundingRect);
-      const x = Math.min(...r.map(b => b[0])), y = Math.min(...r.map(b => b[1]));
-      const w = Math.max(...r.map(b => b[0] + b[2])) - x, h = Math.max(...r.map(b => b[1] + b[3])) - y;
-      window.app.canvas.ds.fitToBounds([x - 10, y - 10, w + 20, h + 20], {zoom: 0.95});
-      window.app.canvas.setDirty(true, true);
-    }""")
+      const x = Math.min(...r.map(b => b[0])) - 20, y = Math.min(...r.map(b => b[1])) - 50;
+      const w = Math.max(...r.map(b => b[0] + b[2])) - x + 20, h = Math.max(...r.map(b => b[1] + b[3])) - y + 20;
+      return [x, y, w, h];
+    }"""
+    bounds = page.evaluate(zoom_to_players)
+    page.evaluate("b => { window.app.canvas.ds.fitToBounds(b, {zoom: 0.95}); window.app.canvas.setDirty(true, true); }",
+                  bounds)
     page.wait_for_timeout(500)
-    page.screenshot(path=str(shots / "previews.png"), clip={"x": 300, "y": 80, "width": 1000, "height": 810})
+    box = page.evaluate("""([x, y, w, h]) => {
+      const ds = window.app.canvas.ds, [left, top] = ds.convertOffsetToCanvas([x, y]);
+      const [right, bottom] = ds.convertOffsetToCanvas([x + w, y + h]);
+      const at = window.app.canvas.canvas.getBoundingClientRect();  // the canvas sits right of / under the menus
+      return [at.x + left, at.y + top, right - left, bottom - top];
+    }""", bounds)
+    left, top = max(0, box[0]), max(0, box[1])
+    page.screenshot(path=str(shots / "previews.png"), clip={
+        "x": left, "y": top, "width": min(VIEWPORT["width"] - left, box[2]),
+        "height": min(VIEWPORT["height"] - top, box[3])})
     state = page.evaluate("""() => {
       const node = window.app.graph.nodes.find(n => n.type === 'DisCoPoseSequence'), p = node.discoPlayer;
       p.slider.value = 4; p.slider.dispatchEvent(new Event('input'));
