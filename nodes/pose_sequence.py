@@ -125,7 +125,9 @@ class DisCoPoseSequence:
         result = self.build(**inputs)
         poses, fps = result[0], result[2]
         retargeted = bool(inputs.get("retarget")) and inputs.get("reference") is not None
-        ui = previews.pose_preview(poses, inputs.get("reference"), fps, retargeted=retargeted)
+        # start_frame: which source frame the preview's first frame is, for the trim buttons
+        ui = previews.pose_preview(poses, inputs.get("reference"), fps, retargeted=retargeted,
+                                   start_frame=int(inputs.get("start_frame") or 0))
         return {"ui": ui, "result": result}
 
     @staticmethod

@@ -114,6 +114,8 @@ export function trimButtons(node) {
   const firstShown = (player) => Number(player.preview?.start_frame ?? 0);
   const start = () => Number(widget(node, "start_frame")?.value ?? 0);
   const count = () => Number(widget(node, "max_frames")?.value ?? 0);
+  // start_frame counts source frames; with target_fps the preview's frames are resampled, so only trim 1:1
+  const resampled = () => Number(widget(node, "target_fps")?.value ?? 0) > 0;
   const apply = (player) => {
     player.label.textContent = player.describe();
     node.graph?.setDirtyCanvas(true, true);
@@ -124,6 +126,10 @@ export function trimButtons(node) {
       needs: ["start_frame"],
       title: "Start the video at this frame (sets start_frame; queue again to apply)",
       onClick(player) {
+        if (resampled()) {
+          player.label.textContent = "Set target_fps to 0 to trim by frame (start_frame counts source frames).";
+          return;
+        }
         const first = firstShown(player) + player.frame;
         const end = count() > 0 ? start() + count() - 1 : null;
         setWidget(node, "start_frame", first);
