@@ -12,12 +12,12 @@ def _segment(image_bchw) -> torch.Tensor:
     """Built-in person mask of a [1,3,H,W] photo -> [1,1,H,W], 1 = person."""
     try:
         from ..disco_core.segment import segment_person
-    except ImportError as e:
+        person = segment_person(glue.bchw_to_image(image_bchw)[0].numpy())
+    except (ImportError, DependencyError) as e:  # mediapipe is imported when the segmenter runs
         raise DependencyError(
             f"No mask is connected and the built-in person segmenter is unavailable ({e}). Connect a MASK "
             "(1 = person) from any segmentation node, or install the pack's 'pose' extra "
             "(pip install 'mediapipe>=0.10.9,<0.10.22') and restart ComfyUI.") from e
-    person = segment_person(glue.bchw_to_image(image_bchw)[0].numpy())
     return torch.from_numpy(person).float()[None, None]
 
 

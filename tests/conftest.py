@@ -1,25 +1,56 @@
-"""Shared fixtures: the shared data folder, the official parity fixture and a tiny DisCo model built from it."""
+"""Shared fixtures: the parity fixture carried in tests/fixtures, a tiny DisCo model built from it, the optional
+real data of ../shared/data, and a one-line summary of what skipped for lack of it."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+from tests.paths import HAVE_SHARED_DATA, PARITY_IMAGE, REQUIRE_SHARED_DATA, SHARED, SHARED_DATA_REASON
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"shared_data: {SHARED_DATA_REASON}")
+    if REQUIRE_SHARED_DATA and not HAVE_SHARED_DATA:
+        raise pytest.UsageError(f"DISCO_REQUIRE_SHARED_DATA=1 but {SHARED}/data or {SHARED}/reference/pose_render "
+                                "is missing: CI must run the real-data tests.")
+
+
+def pytest_collection_modifyitems(config, items):
+    if HAVE_SHARED_DATA:
+        return
+    skip = pytest.mark.skip(reason=SHARED_DATA_REASON)
+    for item in items:
+        if "shared_data" in item.keywords:
+            item.add_marker(skip)
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per skip reason with its count (the real-data tests collapse into one line)."""
+    reasons = Counter(_skip_reason(r) for r in terminalreporter.stats.get("skipped", []))
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"{count} skipped: {reason}")
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"shared data folder {SHARED} is absent (it sits beside the project checkout)")
-    return SHARED
+def shared_data_dir() -> Path:
+    """../shared/data (real photos and clips); tests using it skip with the one shared reason without it."""
+    if not HAVE_SHARED_DATA:
+        pytest.skip(SHARED_DATA_REASON)
+    return SHARED / "data"
 
 
 @pytest.fixture(scope="session")
-def parity_image_dir(shared_dir) -> Path:
-    return shared_dir / "reference" / "parity" / "image"
+def parity_image_dir() -> Path:
+    return PARITY_IMAGE
 
 
 @pytest.fixture(scope="session")

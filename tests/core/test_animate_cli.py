@@ -1,31 +1,45 @@
 """`python -m disco_core animate` turns a photo and poses into a video with the tiny model."""
+import numpy as np
 import pytest
+from PIL import Image
 
 from disco_core.cli import main
 from disco_core.video_io import read_frames
+from tests.synthetic_inputs import dance_json, person_photo, skeleton_images
+
+N_POSES = 3
 
 
-def test_animate_from_pose_images_and_mask(tiny_checkpoint, shared_dir, tmp_path, capsys):
-    demo = shared_dir / "data" / "disco_demo"
+@pytest.fixture
+def demo(tmp_path):
+    """A generated photo, its mask and a folder of rendered skeletons, as files (what a user has)."""
+    photo, mask = person_photo()
+    Image.fromarray((photo[0].numpy() * 255).astype(np.uint8)).save(tmp_path / "photo.png")
+    Image.fromarray((mask[0].numpy() * 255).astype(np.uint8)).save(tmp_path / "mask.png")
+    (tmp_path / "pose_img").mkdir()
+    for i, img in enumerate(skeleton_images(N_POSES, (160, 240))):
+        Image.fromarray((img.numpy() * 255).astype(np.uint8)).save(tmp_path / "pose_img" / f"{i:04d}.png")
+    (tmp_path / "poses.json").write_text(dance_json(1, (160, 240)))
+    return tmp_path
+
+
+def test_animate_from_pose_images_and_mask(tiny_checkpoint, demo, tmp_path, capsys):
     out = tmp_path / "dance.mp4"
-    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "images" / "00035.png"),
-                 "--mask", str(demo / "masks" / "00035.png"), "--poses", str(demo / "pose_img"),
+    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "photo.png"),
+                 "--mask", str(demo / "mask.png"), "--poses", str(demo / "pose_img"),
                  "--out", str(out), "--steps", "2", "--size", "64x64", "--fps", "8", "--device", "cpu",
                  "--dtype", "fp32"])
     assert code == 0
     frames, fps = read_frames(out)
-    n_poses = len(list((demo / "pose_img").glob("*.png")))
-    assert frames.shape == (n_poses, 64, 64, 3) and fps == pytest.approx(8, rel=0.01)
-    assert f"{n_poses} frames 64x64" in capsys.readouterr().out
+    assert frames.shape == (N_POSES, 64, 64, 3) and fps == pytest.approx(8, rel=0.01)
+    assert f"{N_POSES} frames 64x64" in capsys.readouterr().out
 
 
-def test_animate_from_pose_json_with_builtin_mask(tiny_checkpoint, shared_dir, tmp_path):
-    pytest.importorskip("mediapipe", reason="the built-in mask needs mediapipe (the `pose` extra)")
-    demo = shared_dir / "data" / "disco_demo"
-    pose_file = sorted((demo / "pose_json").glob("*.json"))[0]
+def test_animate_from_pose_json_with_mask(tiny_checkpoint, demo, tmp_path):
     frames_dir = tmp_path / "frames"
-    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "images" / "00072.png"),
-                 "--poses", str(pose_file), "--out", str(tmp_path / "one.gif"), "--frames-dir", str(frames_dir),
+    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "photo.png"),
+                 "--mask", str(demo / "mask.png"), "--poses", str(demo / "poses.json"),
+                 "--out", str(tmp_path / "one.gif"), "--frames-dir", str(frames_dir),
                  "--steps", "2", "--size", "48x64", "--device", "cpu", "--dtype", "fp32"])
     assert code == 0
     frames, _ = read_frames(tmp_path / "one.gif")
@@ -33,16 +47,27 @@ def test_animate_from_pose_json_with_builtin_mask(tiny_checkpoint, shared_dir, t
     assert len(list(frames_dir.glob("*.png"))) == 1
 
 
-def test_animate_without_poses_is_an_actionable_error(tiny_checkpoint, shared_dir, tmp_path, capsys):
-    demo = shared_dir / "data" / "disco_demo"
-    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "images" / "00035.png"),
-                 "--mask", str(demo / "masks" / "00035.png"), "--out", str(tmp_path / "x.mp4")])
+@pytest.mark.shared_data
+def test_animate_from_pose_json_with_builtin_mask(tiny_checkpoint, shared_data_dir, tmp_path):
+    pytest.importorskip("mediapipe", reason="the built-in mask needs mediapipe (the `pose` extra)")
+    demo = shared_data_dir / "disco_demo"
+    pose_file = sorted((demo / "pose_json").glob("*.json"))[0]
+    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "images" / "00072.png"),
+                 "--poses", str(pose_file), "--out", str(tmp_path / "one.gif"),
+                 "--steps", "2", "--size", "48x64", "--device", "cpu", "--dtype", "fp32"])
+    assert code == 0
+    frames, _ = read_frames(tmp_path / "one.gif")
+    assert frames.shape == (1, 64, 48, 3)
+
+
+def test_animate_without_poses_is_an_actionable_error(tiny_checkpoint, demo, tmp_path, capsys):
+    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "photo.png"),
+                 "--mask", str(demo / "mask.png"), "--out", str(tmp_path / "x.mp4")])
     assert code == 1 and "give --poses" in capsys.readouterr().err
 
 
-def test_retarget_with_rendered_pose_images_is_refused(tiny_checkpoint, shared_dir, tmp_path, capsys):
-    demo = shared_dir / "data" / "disco_demo"
-    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "images" / "00035.png"),
-                 "--mask", str(demo / "masks" / "00035.png"), "--poses", str(demo / "pose_img"), "--retarget",
+def test_retarget_with_rendered_pose_images_is_refused(tiny_checkpoint, demo, tmp_path, capsys):
+    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "photo.png"),
+                 "--mask", str(demo / "mask.png"), "--poses", str(demo / "pose_img"), "--retarget",
                  "--out", str(tmp_path / "x.mp4")])
     assert code == 1 and "--retarget needs keypoints" in capsys.readouterr().err

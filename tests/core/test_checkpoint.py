@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 from disco_core import CheckpointError, DiscoConfig, convert_checkpoint, load_model
 from disco_core.checkpoint import convert_official, model_shapes, read_checkpoint
 from disco_core.cli import main
+from tests.paths import FIXTURES
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +24,8 @@ def tiny_config(parity_image_dir):
     return DiscoConfig.from_file(parity_image_dir / "configs.json")
 
 
-def test_full_size_official_keys_cover_the_model_both_ways(shared_dir):
-    manifest = json.loads((shared_dir / "reference" / "official_keys_image.json").read_text())["keys"]
+def test_full_size_official_keys_cover_the_model_both_ways():
+    manifest = json.loads((FIXTURES / "official_keys_image.json").read_text())["keys"]
     official = {k: torch.empty(v["shape"], device="meta") for k, v in manifest.items()}
     ours = convert_official(official)
     shapes = model_shapes(DiscoConfig.sd_image_variations())  # full size, on the meta device

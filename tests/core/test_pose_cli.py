@@ -9,9 +9,9 @@ from PIL import Image
 
 from disco_core.cli import main
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+from tests.paths import SHARED
 DATA, REF = SHARED / "data", SHARED / "reference" / "pose_render"
-needs_shared = pytest.mark.skipif(not (DATA.is_dir() and REF.is_dir()), reason=f"shared data not found at {SHARED}")
+needs_shared = pytest.mark.shared_data
 
 
 @needs_shared

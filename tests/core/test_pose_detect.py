@@ -11,7 +11,7 @@ from disco_core.pose import PoseSequence
 from disco_core.pose.detect import blazepose_to_openpose18, detect_poses
 from disco_core.pose.keypoints import L_HIP, NECK, OPENPOSE18_TO_COCO17, R_HIP
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+from tests.paths import SHARED
 SEQS = SHARED / "data" / "sequences"
 
 
@@ -33,7 +33,7 @@ def _pck_errors(seq_dir: Path) -> np.ndarray:
     return np.concatenate(errs)
 
 
-@pytest.mark.skipif(not SEQS.is_dir(), reason=f"shared real data not found at {SEQS}")
+@pytest.mark.shared_data
 def test_builtin_pck_on_real_sequences():
     pytest.importorskip("mediapipe", reason='needs mediapipe: pip install "comfyui-disco[pose]"')
     errs = np.concatenate([_pck_errors(d) for d in sorted(SEQS.iterdir()) if (d / "frames").is_dir()])
@@ -95,7 +95,7 @@ def test_missing_mediapipe_says_how_to_install(monkeypatch):
 CLIP = SHARED / "data" / "clips" / "dance_fullbody_350.webp"
 
 
-@pytest.mark.skipif(not CLIP.is_file(), reason=f"shared clip not found at {CLIP}")
+@pytest.mark.shared_data
 def test_real_clip_detect_fill_smooth():
     """A 45-frame real dance: frame count kept, gaps filled, jitter reduced, every frame renders."""
     pytest.importorskip("mediapipe")

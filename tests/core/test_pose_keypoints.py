@@ -9,7 +9,7 @@ from disco_core.errors import InputError
 from disco_core.pose import PoseSequence, load_pose_file, parse_pose_text
 from disco_core.pose.keypoints import L_SHO, NECK, OPENPOSE18_TO_COCO17, R_SHO
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+from tests.paths import SHARED
 
 
 def _coco(seed=0):
@@ -122,7 +122,7 @@ def test_nan_inf_become_missing_and_bad_shapes_are_input_errors():
         PoseSequence(kp, (0, 10))
 
 
-@pytest.mark.skipif(not (SHARED / "data").is_dir(), reason=f"shared real data not found at {SHARED / 'data'}")
+@pytest.mark.shared_data
 def test_real_disco_json_folder_loads():
     seq = load_pose_file(SHARED / "data" / "sequences" / "001" / "openpose_json", canvas=(1080, 1920))
     assert len(seq) == 9 and not seq.empty_frames.any()

@@ -1,4 +1,5 @@
-"""DisCo-exact skeleton rendering against the official renders in ../shared/reference/pose_render."""
+"""DisCo-exact skeleton rendering: colours, blend and geometry from the spec (disco_arch.md §6.2), and pixel
+identity with the official renders of the shared data's poses (../shared/reference/pose_render)."""
 import json
 from pathlib import Path
 
@@ -7,10 +8,17 @@ import pytest
 from PIL import Image
 
 from disco_core.pose import PoseSequence, crop_resize_cond, render_coco17, render_pose, render_pose_sequence
-from disco_core.pose.render import COLORS, LIMB_ALPHA
+from tests.paths import HAVE_SHARED_DATA, SHARED, SHARED_DATA_REASON, SHARED_POSE_RENDER
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-REF = SHARED / "reference" / "pose_render"
+REF = SHARED_POSE_RENDER
+# disco_arch.md §6.2 (official `create_custom_dataset_tsvs.py`), written out here, not read from the module:
+SPEC_COLORS = [[255, 0, 0], [255, 85, 0], [255, 170, 0], [255, 255, 0], [170, 255, 0], [85, 255, 0], [0, 255, 0],
+               [0, 255, 85], [0, 255, 170], [0, 255, 255], [0, 170, 255], [0, 85, 255], [0, 0, 255], [85, 0, 255],
+               [170, 0, 255], [255, 0, 255], [255, 0, 170], [255, 0, 85]]
+SPEC_LIMB_ALPHA = 0.6  # cv2.addWeighted(canvas, 0.4, cur_canvas, 0.6, 0)
+# 0-based OpenPose-18 joint pairs of the 17 drawn limbs (the spec's 1-based limbSeq minus one)
+SPEC_LIMBS = [(1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12), (12, 13),
+              (1, 0), (0, 14), (14, 16), (0, 15), (15, 17)]
 # (name prefix in reference/pose_render, JSON folder, canvas) as in reference/pose_render/meta.json
 SETS = [("disco_demo", "data/disco_demo/pose_json", (604, 1080)),
         ("001", "data/sequences/001/openpose_json", (1080, 1920)),
@@ -18,8 +26,8 @@ SETS = [("disco_demo", "data/disco_demo/pose_json", (604, 1080)),
 
 
 def _cases():
-    if not REF.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"shared reference renders not found at {REF}"))]
+    if not HAVE_SHARED_DATA:
+        return [pytest.param(None, marks=pytest.mark.skip(reason=SHARED_DATA_REASON))]
     out = []
     for prefix, folder, canvas in SETS:
         for f in sorted((SHARED / folder).glob("*.json")):
@@ -56,12 +64,22 @@ def _pose(points: dict) -> np.ndarray:
     return kp
 
 
-def test_limb_is_blended_at_point_six():
-    # one limb (neck–r_shoulder, limb 0) far from any circle's radius: its middle must be 0.6 × colour
-    img = render_pose(_pose({1: (20, 50), 2: (180, 50)}), (200, 100), neck="keep")
-    mid = img[50, 100].astype(int)
-    assert np.abs(mid - np.round(np.array(COLORS[0]) * LIMB_ALPHA)).max() <= 1
-    assert img[10, 100].sum() == 0
+@pytest.mark.parametrize("limb", range(17))
+def test_each_limb_is_its_spec_colour_blended_at_point_six(limb):
+    """Mutations that must fail: any entry of `COLORS` changed, `LIMB_ALPHA = 0.5`, or `LIMB_SEQ` reordered."""
+    a, b = SPEC_LIMBS[limb]
+    img = render_pose(_pose({a: (20, 50), b: (180, 50)}), (200, 100), neck="keep")
+    mid = img[50, 100].astype(int)  # far from both circles
+    assert np.abs(mid - np.round(np.array(SPEC_COLORS[limb]) * SPEC_LIMB_ALPHA)).max() <= 1
+    assert img[10, 100].sum() == 0  # 4 px half-width: nothing 40 px away
+
+
+@pytest.mark.parametrize("joint", range(18))
+def test_each_joint_circle_is_its_spec_colour_with_radius_four(joint):
+    """Mutations that must fail: a changed `COLORS` entry or `CIRCLE_RADIUS = 3`."""
+    img = render_pose(_pose({joint: (50, 40)}), (100, 80), neck="keep")
+    assert img[40, 50].tolist() == SPEC_COLORS[joint]
+    assert img[40, 54].any() and not img[40, 55].any() and not img[40, 45].any()
 
 
 def test_spurious_neck_quirk_when_one_shoulder_is_missing():

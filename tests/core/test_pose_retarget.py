@@ -10,7 +10,7 @@ from disco_core.pose import PoseSequence
 from disco_core.pose.keypoints import L_ANK, L_KNEE, NECK
 from disco_core.pose.retarget import BONES, retarget_poses
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+from tests.paths import SHARED
 # rest bone lengths (pixels) of a generic body, one per BONES entry
 TEMPLATE = np.array([40, 40, 110, 110, 45, 60, 60, 100, 100, 12, 12, 55, 55, 95, 95, 14, 14], np.float64)
 
@@ -96,7 +96,7 @@ def test_empty_reference_is_an_input_error():
         retarget_poses(drv, empty)
 
 
-@pytest.mark.skipif(not (SHARED / "data").is_dir(), reason=f"shared real data not found at {SHARED / 'data'}")
+@pytest.mark.shared_data
 def test_real_preview(tmp_path):
     """Reference disco_demo/00035 (detected), driver sequences/001 (its OpenPose JSON): the preview image
     is written for people to look at; the figure must stay near the reference body and on the canvas."""

@@ -8,13 +8,14 @@ from PIL import Image
 from disco_core.errors import InputError
 from disco_core.segment import refine_mask, segment_person
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-DATA = SHARED / "data"
+from tests.paths import HAVE_SHARED_DATA, SHARED_DATA, SHARED_DATA_REASON
+
+DATA = SHARED_DATA
 
 
 def _pairs():
-    if not DATA.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"shared real data not found at {DATA}"))]
+    if not HAVE_SHARED_DATA:
+        return [pytest.param(None, marks=pytest.mark.skip(reason=SHARED_DATA_REASON))]
     pairs = [(DATA / "disco_demo" / "images" / m.name, m) for m in sorted((DATA / "disco_demo" / "masks").glob("*.png"))]
     for seq in sorted((DATA / "sequences").iterdir()):
         pairs += [(seq / "frames" / m.name, m) for m in sorted((seq / "masks").glob("*.png"))]

@@ -7,7 +7,7 @@ import pytest
 from disco_core.errors import InputError
 from disco_core.video_io import read_frames, write_frames, write_video
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+from tests.paths import SHARED, SHARED_DATA_REASON
 CLIP = SHARED / "data" / "clips" / "dance_fullbody_350.webp"
 
 
@@ -71,7 +71,7 @@ def test_bad_inputs_raise_input_error(tmp_path):
 
 def test_shared_webp_clip():
     if not CLIP.exists():
-        pytest.skip(f"shared test clip not found at {CLIP} (needs the project's shared/ data folder)")
+        pytest.skip(SHARED_DATA_REASON)
     frames, fps = read_frames(CLIP)
     assert frames.shape == (45, 350, 350, 3) and frames.dtype == np.uint8
     assert fps == pytest.approx(15, abs=0.1)

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+from tests.paths import HAVE_SHARED_DATA, PARITY_IMAGE, SHARED, SHARED_DATA_REASON  # noqa: E402
+
 PACK_FOLDER = "comfyui-disco"
 STARTUP_TIMEOUT = 180  # seconds
 
@@ -32,8 +34,8 @@ def skip_without_comfyui() -> None:
     if not (Path(COMFYUI_DIR) / "main.py").is_file():
         pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} has no main.py; it must be a ComfyUI checkout",
                     allow_module_level=True)
-    if not (SHARED / "reference" / "parity" / "image" / "weights.safetensors").is_file():
-        pytest.skip(f"tiny fixture model not found under {SHARED}/reference/parity/image", allow_module_level=True)
+    if not HAVE_SHARED_DATA:  # the driving video and photo must show a real person for pose detection
+        pytest.skip(SHARED_DATA_REASON, allow_module_level=True)
 
 
 def http_client():
@@ -55,7 +57,7 @@ def make_inputs(folder: Path, frames: int) -> dict:
     data = SHARED / "data"
     clip, _ = read_frames(data / "clips" / "dance_fullbody_350.webp")
     write_video(clip[:frames + 2], folder / "driving.mp4", fps=12)
-    parity = SHARED / "reference" / "parity" / "image"
+    parity = PARITY_IMAGE
     return {"photo": data / "disco_demo" / "images" / "00035.png",
             "background": data / "disco_demo" / "images" / "00115.png",
             "video": folder / "driving.mp4",
@@ -65,7 +67,7 @@ def make_inputs(folder: Path, frames: int) -> dict:
 
 @contextlib.contextmanager
 def comfyui_server(tmp_path_factory, frames: int, preview_method: str = "none", setup=None):
-    """Yield {"client", "base", "inputs", "port", "url"} for a running server; stop it afterwards. `setup(base)`
+    """Yield {"client", "base", "inputs", "port", "url", "pid"} for a running server; stop it afterwards. `setup(base)`
     runs before the server starts (e.g. to add more models)."""
     client_module = http_client()
     base = tmp_path_factory.mktemp("comfy_base")
@@ -98,7 +100,7 @@ def comfyui_server(tmp_path_factory, frames: int, preview_method: str = "none", 
                     pytest.fail(f"ComfyUI did not answer within {STARTUP_TIMEOUT} s:\n"
                                 f"{(base / 'server.log').read_text()[-3000:]}")
                 time.sleep(1)
-        yield {"client": client, "base": base, "inputs": inputs, "port": port, "url": url}
+        yield {"client": client, "base": base, "inputs": inputs, "port": port, "url": url, "pid": proc.pid}
     finally:
         proc.terminate()
         try:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
+from tests.paths import PARITY_IMAGE, ROOT
+from tests.synthetic_inputs import person_photo
+
 PACK_NAME = "disco_comfy_pack"  # ComfyUI uses the folder path as the module name; any name works
 
 
@@ -37,19 +38,13 @@ def core(pack):
 
 
 @pytest.fixture(scope="session")
-def shared_data():
-    data = SHARED / "data"
-    if not data.is_dir():
-        pytest.skip(f"shared test data not found at {data}")
-    return data
+def shared_data(shared_data_dir):
+    return shared_data_dir
 
 
 @pytest.fixture(scope="session")
 def parity_dir():
-    path = SHARED / "reference" / "parity" / "image"
-    if not (path / "weights.safetensors").is_file():
-        pytest.skip(f"parity fixture not found at {path}")
-    return path
+    return PARITY_IMAGE
 
 
 @pytest.fixture(scope="session")
@@ -86,13 +81,20 @@ def mask_tensor(path: Path) -> torch.Tensor:
 
 
 @pytest.fixture(scope="session")
-def photo(shared_data):
-    return image_tensor(shared_data / "disco_demo" / "images" / "00035.png")
+def photo():
+    """A generated portrait (painted figure on a texture), IMAGE [1,240,160,3]."""
+    return person_photo()[0]
 
 
 @pytest.fixture(scope="session")
-def photo_mask(shared_data):
-    return mask_tensor(shared_data / "disco_demo" / "masks" / "00035.png")
+def photo_mask():
+    """Exactly the painted figure's pixels, MASK [1,240,160]."""
+    return person_photo()[1]
+
+
+@pytest.fixture(scope="session")
+def real_photo(shared_data):
+    return image_tensor(shared_data / "disco_demo" / "images" / "00035.png")
 
 
 @pytest.fixture(scope="session")

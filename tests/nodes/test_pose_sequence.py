@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from conftest import image_tensor
+from tests.synthetic_inputs import dance_json, skeleton_images
 
 DEFAULTS = dict(detector="builtin", fps=30.0, target_fps=0.0, max_frames=0, smoothing=0.0, retarget=False)
 
@@ -15,14 +16,20 @@ def node(pack):
 
 
 @pytest.fixture(scope="module")
-def sequence_json(shared_data):
+def sequence_json():
+    """A generated dancer on a 604x1080 canvas: nine frames of DisCo JSON in one list."""
+    return dance_json(9, (604, 1080))
+
+
+@pytest.fixture(scope="module")
+def real_sequence_json(shared_data):
     """Sequence 002 (604x1080): nine frames of DisCo JSON, merged into one list."""
     files = sorted((shared_data / "sequences" / "002" / "openpose_json").glob("*.json"))
     return json.dumps([json.loads(f.read_text()) for f in files])
 
 
-def test_rendered_pose_images_pass_through_with_resampling(node, shared_data):
-    images = torch.cat([image_tensor(f) for f in sorted((shared_data / "disco_demo" / "pose_img").glob("*.png"))])
+def test_rendered_pose_images_pass_through_with_resampling(node):
+    images = skeleton_images(5, (128, 96))
     poses, preview, fps = node.build(**DEFAULTS, pose_images=images)
     assert len(poses) == 5 and fps == 30.0
     torch.testing.assert_close(preview, images)
@@ -62,6 +69,7 @@ def test_smoothing_and_max_frames(node, sequence_json):
     assert (smooth.rendered - raw.rendered[:6]).abs().sum() > 0
 
 
+@pytest.mark.shared_data
 def test_detects_poses_in_a_driving_video(node, driving_frames):
     pytest.importorskip("mediapipe")
     poses, preview, fps = node.build(**{**DEFAULTS, "fps": 15.0, "max_frames": 3}, frames=driving_frames)
@@ -80,15 +88,16 @@ def test_retarget_without_reference_says_what_to_connect(node, sequence_json, co
                    canvas_height=1080)
 
 
-def test_retarget_moves_the_driving_skeleton_onto_the_reference_body(node, pack, sequence_json, shared_data):
+@pytest.mark.shared_data
+def test_retarget_moves_the_driving_skeleton_onto_the_reference_body(node, pack, real_sequence_json, shared_data):
     """Driver: sequence 002; reference: a disco_demo photo. The retargeted figure sits where the photo's
     person is, with the photo's proportions, and the frame count is kept."""
     pytest.importorskip("mediapipe")
     photo = image_tensor(shared_data / "disco_demo" / "images" / "00035.png")
     mask = image_tensor(shared_data / "disco_demo" / "masks" / "00035.png")[..., 0]
     reference = pack.NODE_CLASS_MAPPINGS["DisCoDisentangleImage"]().disentangle(image=photo, mask=mask)[0]
-    plain = node.build(**DEFAULTS, pose_json=sequence_json, canvas_width=604, canvas_height=1080)[0]
-    fitted = node.build(**{**DEFAULTS, "retarget": True}, pose_json=sequence_json, canvas_width=604,
+    plain = node.build(**DEFAULTS, pose_json=real_sequence_json, canvas_width=604, canvas_height=1080)[0]
+    fitted = node.build(**{**DEFAULTS, "retarget": True}, pose_json=real_sequence_json, canvas_width=604,
                         canvas_height=1080, reference=reference)[0]
     assert len(fitted) == len(plain) == 9
     assert fitted.rendered.shape[-2:] == reference.image.shape[-2:]

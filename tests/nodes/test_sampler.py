@@ -1,9 +1,9 @@
-"""The DisCo Sampler node end to end on the tiny fixture model and real photos and poses."""
+"""The DisCo Sampler node end to end on the tiny fixture model, a generated photo and generated poses."""
 import numpy as np
 import pytest
 import torch
 
-from conftest import image_tensor
+from tests.synthetic_inputs import background, skeleton_images
 
 
 @pytest.fixture(scope="module")
@@ -12,9 +12,8 @@ def nodes(pack):
 
 
 @pytest.fixture(scope="module")
-def pose_images(shared_data):
-    files = sorted((shared_data / "disco_demo" / "pose_img").glob("*.png"))[:3]
-    return torch.cat([image_tensor(f) for f in files])
+def pose_images():
+    return skeleton_images(3, (160, 240))
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +54,9 @@ def test_frames_per_batch_does_not_change_the_result(nodes, loaded, reference, p
     torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
 
 
-def test_background_swap_one_or_one_per_frame(nodes, loaded, reference, poses, shared_data):
+def test_background_swap_one_or_one_per_frame(nodes, loaded, reference, poses):
     own, _ = nodes["DisCoSampler"].sample(loaded, reference, poses, **SAMPLE)
-    bg = image_tensor(shared_data / "disco_demo" / "images" / "00115.png")
+    bg = background()
     one, _ = nodes["DisCoSampler"].sample(loaded, reference, poses, background=bg, **SAMPLE)
     per_frame, _ = nodes["DisCoSampler"].sample(loaded, reference, poses, background=bg.expand(3, -1, -1, -1),
                                                 **SAMPLE)
