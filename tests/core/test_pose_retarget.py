@@ -130,3 +130,39 @@ def make_real_preview(out_dir):
     assert preview.shape == photo.shape and not np.array_equal(preview, photo)
     Image.fromarray(preview).save(Path(out_dir) / "retarget_preview.png")
     return preview
+
+
+def test_hands_follow_their_wrist_and_face_follows_the_nose_scaled_like_forearm_and_head():
+    """Hand keypoints keep their offset from their own wrist scaled by that forearm's ratio, face keypoints
+    their offset from the nose scaled by the head's; missing ones stay missing. Mutations that must fail:
+    swapping L_WRI/R_WRI in retarget_poses' hand loop, scaling hands by the torso ratio, or anchoring the
+    face on the neck."""
+    from disco_core.pose.keypoints import L_ELB, L_WRI, NOSE, R_ELB, R_WRI
+
+    rng = np.random.default_rng(5)
+    ref_len, drv_len = TEMPLATE.copy(), TEMPLATE * 1.5
+    fore_l, fore_r, head = BONES.index((L_ELB, L_WRI)), BONES.index((R_ELB, R_WRI)), BONES.index((NECK, NOSE))
+    ref_len[fore_l], ref_len[fore_r], ref_len[head] = 30.0, 80.0, 70.0  # left/right forearms differ
+    reference = PoseSequence(_fk(ref_len, _random_angles(rng, 1), neck=(250, 180)), (600, 900))
+    t_n = 4
+    kp = _fk(drv_len, _random_angles(rng, t_n), neck=(500, 300))
+    hand_off = rng.uniform(-20, 20, size=(t_n, 2, 21, 2))
+    face_off = rng.uniform(-15, 15, size=(t_n, 70, 2))
+    hands = np.ones((t_n, 2, 21, 3))
+    hands[:, 0, :, :2] = kp[:, None, L_WRI, :2] + hand_off[:, 0]
+    hands[:, 1, :, :2] = kp[:, None, R_WRI, :2] + hand_off[:, 1]
+    hands[0, 1, 3] = (0, 0, 0)  # a missing finger joint
+    face = np.ones((t_n, 70, 3))
+    face[..., :2] = kp[:, None, NOSE, :2] + face_off
+    driving = PoseSequence(kp, (1000, 1000), hands=hands, face=face)
+
+    out = retarget_poses(driving, reference)
+    o = out.keypoints.astype(np.float64)
+    for k, (wri, bone) in enumerate(((L_WRI, fore_l), (R_WRI, fore_r))):
+        expected = o[:, None, wri, :2] + ref_len[bone] / drv_len[bone] * hand_off[:, k]
+        got = out.hands[:, k, :, :2].astype(np.float64)
+        ok = out.hands[:, k, :, 2] > 0
+        assert np.allclose(got[ok], expected[ok], atol=0.05), f"hand {k}"
+    assert out.hands[0, 1, 3, 2] == 0 and np.isnan(out.hands[0, 1, 3, 0])
+    expected_face = o[:, None, NOSE, :2] + ref_len[head] / drv_len[head] * face_off
+    assert np.allclose(out.face[..., :2], expected_face, atol=0.05)

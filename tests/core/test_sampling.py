@@ -114,6 +114,18 @@ def test_background_override_one_or_per_frame(tiny_model, person_inputs):
         animate(tiny_model, ref, mask, poses, background=torch.rand(2, 3, 50, 50), **FAST)
 
 
+def test_per_frame_background_is_chunk_invariant(tiny_model, person_inputs):
+    """Background swap with one image per frame: each frame's background posterior sample is seeded by its
+    global frame index, so frames_per_batch does not change the video. Mutation that must fail: seeding it
+    with the chunk-local index (`background_generator(seed, noise_mode, i)` in pipeline.animate)."""
+    ref, mask, poses = person_inputs
+    backgrounds = torch.rand(3, 3, 50, 50, generator=torch.Generator().manual_seed(1))
+    one = animate(tiny_model, ref, mask, poses, background=backgrounds, frames_per_batch=1, **FAST)
+    three = animate(tiny_model, ref, mask, poses, background=backgrounds, frames_per_batch=3, **FAST)
+    two = animate(tiny_model, ref, mask, poses, background=backgrounds, frames_per_batch=2, **FAST)
+    assert torch.allclose(one, three, atol=1e-4) and torch.allclose(one, two, atol=1e-4)
+
+
 @pytest.mark.parametrize("fit", ["crop", "pad"])
 def test_any_multiple_of_8_output_size(tiny_model, person_inputs, fit):
     ref, mask, poses = person_inputs

@@ -12,9 +12,16 @@ def test_lists_and_loads_the_converted_checkpoint(loader, model_env, core):
     assert loader.VALIDATE_INPUTS("tiny.safetensors") is True
     (handle,) = loader().load("tiny.safetensors", "fp32", "zeros")
     assert isinstance(handle.model, core.DiscoModel)
-    assert handle.model.uncond_mode == "zeros" if hasattr(handle.model, "uncond_mode") else True
     assert "tiny.safetensors" in repr(handle)
     assert handle.ready().type in ("cpu", "cuda", "mps")
+
+
+@pytest.mark.parametrize("variant,expected", [("zeros", "zeros"), ("blank-image", "blank"),
+                                              ("auto", "blank")])  # auto: the fixture's drop_ref 0.05 > 0
+def test_cfg_variant_reaches_the_model(loader, model_env, variant, expected):
+    """Mutations that must fail: `load` not passing `uncond=` on, or `CFG_VARIANTS["zeros"] = None`."""
+    (handle,) = loader().load("tiny.safetensors", "fp32", variant)
+    assert handle.model.config.uncond == expected
 
 
 def test_missing_checkpoint_names_the_folder_and_how_to_get_weights(loader, model_env, core):
