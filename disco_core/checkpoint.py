@@ -214,9 +214,12 @@ def load_state_dict(path, configs=None, variant: str | None = None) -> tuple[dic
     only check it, with a clear message on a mismatch.
     """
     sd, metadata = read_checkpoint(path)
-    cfg = _checked_config(sd, metadata, configs, variant)
-    sd = convert_official(sd)
-    check_keys(sd, model_shapes(cfg))
+    try:
+        cfg = _checked_config(sd, metadata, configs, variant)
+        sd = convert_official(sd)
+        check_keys(sd, model_shapes(cfg))
+    except CheckpointError as e:  # name the file: a models folder can hold many
+        raise CheckpointError(f"{Path(path).name}: {e}") from None
     return sd, cfg
 
 

@@ -223,16 +223,28 @@ def simple_progress(total: int, node_id: str | None = None) -> Callable[[int], N
 
 
 # ---------------------------------------------------------------------------------------------- tensor layouts
-def image_to_bchw(image: torch.Tensor, name: str = "image") -> torch.Tensor:
-    """ComfyUI IMAGE [B,H,W,C] (C=3, or 4 with alpha dropped) 0..1 -> float32 [B,3,H,W] on the CPU."""
+def image_rgb(image: torch.Tensor, name: str = "image") -> torch.Tensor:
+    """ComfyUI IMAGE [B,H,W,C] -> [B,H,W,3]: alpha dropped (C=4, or grey+alpha C=2), grey repeated (C=1).
+    An empty batch or a non-image is an InputError that names the input."""
     if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
         raise InputError(f"'{name}' must be an IMAGE tensor [batch, height, width, 3]; got "
                          f"{type(image).__name__} {tuple(getattr(image, 'shape', ()))}. Connect an IMAGE output.")
     if image.ndim == 3:
         image = image[None]
-    if image.shape[-1] not in (3, 4):
+    if image.shape[-1] not in (1, 2, 3, 4):
         raise InputError(f"'{name}' has {image.shape[-1]} channels; expected RGB [B,H,W,3]. Convert it to RGB.")
-    return image[..., :3].permute(0, 3, 1, 2).float().cpu().contiguous()
+    if image.shape[0] == 0 or image.shape[1] == 0 or image.shape[2] == 0:
+        raise InputError(f"'{name}' is empty (shape {tuple(image.shape)}): the image or video it came from has no "
+                         "frames or no pixels. Check the file loaded upstream (a video that decodes to 0 frames "
+                         "gives this) and load one with content.")
+    if image.shape[-1] <= 2:
+        return image[..., :1].expand(*image.shape[:-1], 3)
+    return image[..., :3]
+
+
+def image_to_bchw(image: torch.Tensor, name: str = "image") -> torch.Tensor:
+    """ComfyUI IMAGE [B,H,W,C] (see image_rgb) 0..1 -> float32 [B,3,H,W] on the CPU."""
+    return image_rgb(image, name).permute(0, 3, 1, 2).float().cpu().contiguous()
 
 
 def mask_to_b1hw(mask: torch.Tensor, height: int, width: int, name: str = "mask") -> torch.Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..disco_core.errors import DependencyError
+from ..disco_core.errors import DependencyError, InputError
 from . import comfy_glue as glue
 from .sockets import DISCO_REFERENCE, DiscoReference
 
@@ -64,6 +64,14 @@ class DisCoDisentangleImage:
             person = glue.mask_to_b1hw(mask, height, width, "mask")[:1]
         if invert_mask:
             person = 1.0 - person
+        if float(person.max()) < 0.5:
+            raise InputError(
+                "The person mask is empty (no pixel above 0.5)" + (", after invert_mask" if invert_mask else "")
+                + ". LoadImage gives an all-zero 64x64 mask for images without transparency: connect a real "
+                "person mask (1 = person), flip invert_mask if yours marks the background, or leave mask "
+                "unconnected to use the built-in segmenter." if mask is not None else
+                "The built-in segmenter found no person in the photo. Use a photo of one clearly visible person, "
+                "or connect a MASK (1 = person) from a segmentation node.")
         reference = DiscoReference(image=photo, mask=person)
         foreground = glue.bchw_to_image(photo * person)
         background = glue.bchw_to_image(photo * (1.0 - person))

@@ -8,7 +8,7 @@ import torch
 from ..disco_core.errors import InputError
 from ..disco_core.pose import PoseSequence, parse_pose_text, render_pose_sequence, retarget_poses
 from ..disco_core.pose.detect import BACKENDS, detect_poses
-from ..disco_core.pose.filtering import fill_missing, resample_fps, resample_indices, smooth_poses
+from ..disco_core.pose.filtering import fill_missing, resample_fps, resample_indices, sanitize, smooth_poses
 from . import comfy_glue as glue
 from . import previews
 from .sockets import DISCO_POSES, DISCO_REFERENCE, POSE_KEYPOINT, DiscoPoses
@@ -99,8 +99,12 @@ class DisCoPoseSequence:
             out_fps = float(target_fps or fps)
             return (DiscoPoses(rendered=rendered, fps=out_fps), glue.bchw_to_image(rendered), out_fps)
 
+        if frames is not None:
+            frames = glue.image_rgb(frames, "frames")
         seq = self._keypoints(detector, fps, target_fps, max_frames, frames, pose_keypoint, pose_json,
                               canvas_width, canvas_height)
+        seq = sanitize(seq, margin=1.0)  # NaN/inf, and joints over a canvas away, are missing joints
+        _check_people(seq, _source_name(pose_keypoint, pose_json, detector))
         fps = float(seq.fps or fps)
         if target_fps:
             seq, _ = resample_fps(seq, fps, target_fps)
@@ -147,6 +151,28 @@ class DisCoPoseSequence:
             return detect_poses(_to_uint8(video), backend=detector, models_dir=glue.annotator_folder(), fps=fps,
                                 progress=glue.simple_progress(len(video)))
         raise InputError("Pose Sequence has no input. " + SOURCES_HELP)
+
+
+def _source_name(pose_keypoint, pose_json, detector) -> str:
+    if pose_keypoint is not None:
+        return "pose_keypoint"
+    if pose_json and pose_json.strip():
+        return "pose_json"
+    return f"frames (detector {detector})"
+
+
+def _check_people(seq: PoseSequence, source: str) -> None:
+    """No person anywhere is an error (DisCo would draw black skeletons); gaps are filled later and logged."""
+    empty = seq.empty_frames
+    if len(seq) and empty.all():
+        fix = ("Use a driving video in which one person is visible (full body or upper body, facing the camera "
+               "works best), or try another detector (openpose / dwpose)." if source.startswith("frames") else
+               "Check that the keypoints are in pixels of the canvas (or normalised, for POSE_KEYPOINT) and that "
+               "each frame lists a person.")
+        raise InputError(f"No person was found in any of the {len(seq)} frames of {source}. {fix}")
+    if empty.any():
+        glue.log.warning("DisCo Pose Sequence: no person in %d of %d frames of %s; they repeat the nearest pose.",
+                         int(empty.sum()), len(seq), source)
 
 
 def _to_uint8(image: torch.Tensor):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.paths import HAVE_SHARED_DATA, PARITY_IMAGE, REQUIRE_SHARED_DATA, SHARED, SHARED_DATA_REASON
+from tests.paths import HAVE_SHARED_DATA, PARITY_IMAGE, REQUIRE_SHARED_DATA, ROOT, SHARED, SHARED_DATA_REASON
 
 
 def pytest_configure(config):

@@ -161,8 +161,9 @@ class PoseSequence:
             frames = [frames]
         if units not in ("normalized", "pixels"):
             raise InputError(f"units must be 'normalized' or 'pixels', got {units!r}")
-        if not frames:
-            raise InputError("POSE_KEYPOINT is empty: it needs one dict per frame")
+        if not isinstance(frames, (list, tuple)) or not frames:
+            raise InputError("POSE_KEYPOINT is empty or not a list: it needs one dict per frame")
+        _check_pose_keypoint(frames)
         sizes = {(int(f.get("canvas_width", 0) or 0), int(f.get("canvas_height", 0) or 0)) for f in frames}
         if len(sizes) != 1 or 0 in next(iter(sizes)):
             if canvas is None:
@@ -233,6 +234,26 @@ class PoseSequence:
         return cls(kps, canvas, fps, hands=hands if any_hands else None, face=face if any_face else None)
 
 
+POSE_KEYPOINT_HELP = ("POSE_KEYPOINT is a list with one dict per frame: {'people': [{'pose_keypoints_2d': "
+                      "[x, y, c, ...]}], 'canvas_width': W, 'canvas_height': H}, as DWPose / OpenPose Estimator "
+                      "(comfyui_controlnet_aux) output it")
+
+
+def _check_pose_keypoint(frames) -> None:
+    """Structure of controlnet_aux POSE_KEYPOINT, checked before use so a malformed value is named."""
+    for t, f in enumerate(frames):
+        if not isinstance(f, dict):
+            raise InputError(f"POSE_KEYPOINT frame {t} is a {type(f).__name__} ({str(f)[:40]}), not a dict. "
+                             f"{POSE_KEYPOINT_HELP}.")
+        people = f.get("people") or []
+        if not isinstance(people, list) or not all(isinstance(p, dict) for p in people):
+            raise InputError(f"POSE_KEYPOINT frame {t}: 'people' must be a list of dicts. {POSE_KEYPOINT_HELP}.")
+        for key in ("canvas_width", "canvas_height"):
+            value = f.get(key, 0)
+            if value is not None and not isinstance(value, (int, float)):
+                raise InputError(f"POSE_KEYPOINT frame {t}: {key} must be a number of pixels, got {value!r}.")
+
+
 # BODY_25 → OpenPose-18: BODY_25 puts MidHip at 8 and shifts the legs (CMU output doc).
 _BODY25_TO_18 = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
 
@@ -244,7 +265,10 @@ def _scale3(scale2):
 def _triplets(flat, t):
     if flat is None:
         return None
-    arr = np.asarray(flat, dtype=np.float64)
+    try:
+        arr = np.asarray(flat, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"frame {t}: keypoints must be numbers (x, y, c triplets), got {str(flat)[:60]}") from None
     if arr.ndim == 2 and arr.shape[1] == 3:  # nested [[x,y,c],...], as some tools write
         return arr
     if arr.ndim != 1 or arr.size % 3:
@@ -293,7 +317,11 @@ def _disco_frames(obj) -> list:
 
 
 def _coco_array(person, t) -> np.ndarray:
-    kp = np.asarray(person.get("keypoints") if isinstance(person, dict) else person, dtype=np.float64)
+    try:
+        kp = np.asarray(person.get("keypoints") if isinstance(person, dict) else person, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"frame {t}: DisCo keypoints must be 17 × [x, y, score] numbers (COCO-17), got "
+                         f"{str(person)[:60]}") from None
     if kp.shape != (17, 3):
         raise InputError(f"frame {t}: DisCo keypoints must be 17 × [x, y, score] (COCO-17), got {kp.shape}")
     return kp
@@ -330,8 +358,20 @@ def coco17_to_disco18(coco: np.ndarray) -> np.ndarray:
 
 
 # ---- autodetecting loader ---------------------------------------------------------------------------------
+POSE_JSON_HELP = ("give DisCo JSON ([{\"keypoints\": [[x, y, score] x 17]}] per frame), OpenPose JSON "
+                  "({\"people\": [{\"pose_keypoints_2d\": [...]}]} per frame) or POSE_KEYPOINT JSON")
+
+
 def parse_pose_obj(obj, canvas=None, fps=None, units: str = "normalized") -> PoseSequence:
     """Any supported flavour, already parsed from JSON. See the module docstring for the rules."""
+    try:
+        return _parse_pose_obj(obj, canvas, fps, units)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:  # a shape no flavour has
+        raise InputError(f"the pose JSON is not in a format this pack reads ({type(e).__name__}: {e}); "
+                         f"{POSE_JSON_HELP}") from None
+
+
+def _parse_pose_obj(obj, canvas, fps, units) -> PoseSequence:
     if isinstance(obj, dict) and "frames" in obj and ("canvas_width" in obj or "canvas" in obj):
         # the pack's own wrapper: {"canvas_width", "canvas_height", "fps", "frames": [DisCo entries]}
         size = obj.get("canvas") or (obj["canvas_width"], obj["canvas_height"])
