@@ -55,3 +55,13 @@ def test_check_parity_command(parity_image_dir, capsys):
     value = float(out[-1].split("=", 1)[1])
     assert out[-1].startswith("max_rel_err=") and value <= 1e-4
     assert main(["check-parity", str(parity_image_dir), "--tol", "1e-9"]) == 1
+
+
+def test_image_fixture_is_an_exact_copy_of_the_shared_one(parity_image_dir):
+    from tests.paths import SHARED
+
+    shared = SHARED / "reference" / "parity" / "image"
+    if not shared.is_dir():
+        pytest.skip("../shared is absent: nothing to compare the carried copy with")
+    for f in shared.iterdir():
+        assert (parity_image_dir / f.name).read_bytes() == f.read_bytes(), f.name
