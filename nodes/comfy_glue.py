@@ -27,7 +27,6 @@ WEIGHTS_HELP = (
     "(smaller, loads faster, no pickle)."
 )
 PREVIEW_MAX_SIZE = 512  # px, longest side of the step previews sent to the browser
-PREVIEWS_PER_CHUNK = 10  # step previews decode one frame with the VAE; about this many per chunk of frames
 
 IN_COMFYUI = importlib.util.find_spec("comfy") is not None and importlib.util.find_spec("folder_paths") is not None
 if IN_COMFYUI:
@@ -193,21 +192,55 @@ def _preview_image(preview):
     return ("JPEG", Image.fromarray(array), PREVIEW_MAX_SIZE)
 
 
+def preview_method() -> str:
+    """ComfyUI's --preview-method: 'none' (its default), 'auto', 'latent2rgb' or 'taesd'; 'none' outside it."""
+    if not IN_COMFYUI:
+        return "none"
+    from comfy.cli_args import args
+
+    method = getattr(args, "preview_method", None)
+    return str(getattr(method, "value", method) or "none")
+
+
+def latent_previewer():
+    """ComfyUI's own step previewer for DisCo's latents (Stable Diffusion's VAE, so the SD1.5 latent format):
+    a latent-to-RGB projection for 'auto'/'latent2rgb', TAESD when asked for and installed; None for 'none'."""
+    if preview_method() == "none":
+        return None
+    import comfy.latent_formats
+    import latent_preview
+
+    return latent_preview.get_previewer(torch_device(), comfy.latent_formats.SD15())
+
+
+def _latent_preview(previewer, info):
+    x0 = info.x0 if info.x0 is not None else info.latents
+    return previewer.decode_latent_to_preview_image("JPEG", x0[:1] if x0.ndim == 4 else x0)
+
+
 def progress(total: int, node_id: str | None = None) -> Callable:
-    """An `on_step(info)` callback for the core: ComfyUI progress bar + latent preview + interrupt point."""
+    """An `on_step(info)` callback for the core: ComfyUI progress bar + step preview + interrupt point.
+
+    Previews follow --preview-method: nothing is computed for 'none'; otherwise ComfyUI's previewer projects
+    the step's x0 latents to RGB (no VAE decode)."""
     bar = comfy.utils.ProgressBar(total, node_id=node_id) if IN_COMFYUI else None
+    previewer = latent_previewer() if bar is not None else None
 
     def on_step(info) -> None:
         raise_if_interrupted()
         if bar is not None:
-            bar.update_absolute(info.done, info.total, _preview_image(getattr(info, "preview", None)))
+            preview = _preview_image(getattr(info, "preview", None))
+            if previewer is not None and preview is None:
+                preview = _latent_preview(previewer, info)
+            bar.update_absolute(info.done, info.total, preview)
 
     return on_step
 
 
 def preview_every(steps: int) -> int:
-    """Steps between previews (0 = none): only worth the VAE decode when someone is watching, i.e. in ComfyUI."""
-    return max(1, steps // PREVIEWS_PER_CHUNK) if IN_COMFYUI else 0
+    """Steps between the core's VAE-decoded previews: none for the nodes, whose previews are the cheap latent
+    projection of `progress` (ComfyUI's --preview-method decides whether there are any)."""
+    return 0
 
 
 def simple_progress(total: int, node_id: str | None = None) -> Callable[[int], None]:

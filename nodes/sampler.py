@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..disco_core import SCHEDULERS, animate
 from ..disco_core.preprocess import FIT_MODES
 from ..disco_core.errors import InputError
+from ..disco_core.memory import activation_bytes
 from ..disco_core.temporal.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
 from . import comfy_glue as glue
 from . import previews
@@ -102,10 +103,12 @@ class DisCoSampler:
                background_scale=1.0, window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP):
         if len(poses) == 0:
             raise InputError("The pose sequence is empty: Pose Sequence produced no frames. Check its input.")
-        model.ready()
         chunks = -(-len(poses) // frames_per_batch)
+        batch = min(frames_per_batch, len(poses))
         if model.model.is_temporal:  # progress counts window-steps
             chunks = len(plan_windows(len(poses), window, overlap).starts)
+            batch = min(window, len(poses))
+        model.ready(activation_bytes(batch, height, width, model.model.dtype, cfg))
         frames = animate(
             model.model, reference.image, reference.mask, poses.rendered,
             background=None if background is None else glue.image_to_bchw(background, "background"),

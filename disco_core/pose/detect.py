@@ -34,6 +34,14 @@ HIP_OUT = 0.04
 # A landmark counts as detected when mediapipe's visibility reaches this and it lies on the canvas
 # (OpenPose cannot find joints outside the frame; BlazePose extrapolates them).
 MIN_VISIBILITY = 0.5
+# ... or within this fraction of the canvas outside it: a joint at the frame edge (an elbow cut by the border)
+# is one OpenPose still reports at the edge, so it is clamped onto the canvas instead of dropped.
+EDGE_MARGIN = 0.03
+# Shortest plausible torso (shoulder line to hip line) as a multiple of the shoulder width: 0.288 H / 0.259 H
+# in Drillis & Contini's body-segment proportions (shoulder height 0.818 H, hip joint 0.530 H, shoulder width
+# 0.259 H). Anatomical, not fitted on any data: on upper-body close-ups whose hips sit at the bottom edge
+# BlazePose pulls the hips up towards the chest, and this floor puts them back at a human distance.
+MIN_TORSO_PER_SHOULDER = 0.288 / 0.259
 
 INSTALL_POSE = ('the built-in pose detector needs mediapipe: pip install "comfyui-disco[pose]" '
                 '(or pip install "mediapipe>=0.10.9,<0.10.22")')
@@ -142,12 +150,19 @@ def blazepose_to_openpose18(lm: np.ndarray | None, width: int, height: int) -> n
     # hips: computed from the raw landmarks, before any joint is dropped
     sho_mid, hip_mid = (xy[R_SHO] + xy[L_SHO]) / 2, (xy[R_HIP] + xy[L_HIP]) / 2
     down, across = hip_mid - sho_mid, xy[L_HIP] - xy[R_HIP]
+    torso, floor = np.linalg.norm(down), MIN_TORSO_PER_SHOULDER * np.linalg.norm(xy[L_SHO] - xy[R_SHO])
+    if np.isfinite(torso) and 0 < torso < floor:  # hips pulled up into the chest: lengthen the torso
+        lift = down * (floor / torso - 1)
+        xy[L_HIP], xy[R_HIP], down = xy[L_HIP] + lift, xy[R_HIP] + lift, down + lift
     xy[L_HIP] = xy[L_HIP] + HIP_DOWN * down + HIP_OUT * across
     xy[R_HIP] = xy[R_HIP] + HIP_DOWN * down - HIP_OUT * across
     xy[NECK] = sho_mid
     vis[NECK] = min(vis[R_SHO], vis[L_SHO])
-    on_canvas = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
-    keep = np.isfinite(xy).all(axis=1) & on_canvas & (vis >= MIN_VISIBILITY)
+    mx, my = EDGE_MARGIN * width, EDGE_MARGIN * height
+    with np.errstate(invalid="ignore"):
+        near = (xy[:, 0] >= -mx) & (xy[:, 0] < width + mx) & (xy[:, 1] >= -my) & (xy[:, 1] < height + my)
+    xy = np.stack([np.clip(xy[:, 0], 0, width - 1), np.clip(xy[:, 1], 0, height - 1)], axis=1)
+    keep = np.isfinite(xy).all(axis=1) & near & (vis >= MIN_VISIBILITY)
     out[keep, :2] = xy[keep]
     out[keep, 2] = vis[keep]
     return out

@@ -1,46 +1,68 @@
 """Built-in detector accuracy on the shared real frames (PCK against DisCo's OpenPose JSON) and errors."""
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-from PIL import Image
 
 from disco_core.errors import DependencyError, InputError
 from disco_core.pose import PoseSequence
 from disco_core.pose.detect import blazepose_to_openpose18, detect_poses
-from disco_core.pose.keypoints import L_HIP, NECK, OPENPOSE18_TO_COCO17, R_HIP
+from disco_core.pose.keypoints import L_HIP, NECK, R_HIP
 
 from tests.paths import SHARED
-SEQS = SHARED / "data" / "sequences"
 
 
-def _pck_errors(seq_dir: Path) -> np.ndarray:
-    """Errors / torso for every joint OpenPose found (COCO-17 JSON, neck excluded: it is derived)."""
-    files = sorted((seq_dir / "frames").glob("*.png"))
-    frames = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
-    pred = detect_poses(frames, backend="builtin").keypoints[:, OPENPOSE18_TO_COCO17]
-    errs = []
-    for t, f in enumerate(files):
-        ref = np.asarray(json.loads((seq_dir / "openpose_json" / (f.name + ".json")).read_text())[0]["keypoints"],
-                         np.float64)
-        neck = (ref[5, :2] + ref[6, :2]) / 2
-        mid_hip = (ref[11, :2] + ref[12, :2]) / 2
-        torso = np.linalg.norm(neck - mid_hip)
-        found = (ref[:, 0] >= 0) & (ref[:, 1] >= 0)
-        e = np.linalg.norm(pred[t, :, :2] - ref[:, :2], axis=1) / torso
-        errs.append(np.where(np.isfinite(e), e, np.inf)[found])  # a joint we missed counts as wrong
-    return np.concatenate(errs)
+@pytest.fixture(scope="module")
+def accuracy():
+    """bench/pose_accuracy.py's evaluation: full frames and held-out upper-body close-ups (crops of the same
+    frames whose hips sit at 88/93/97 % of the height); nothing in the detector is fitted on the crops."""
+    pytest.importorskip("mediapipe", reason='needs mediapipe: pip install "comfyui-disco[pose]"')
+    from bench.pose_accuracy import evaluate
+
+    result = evaluate(SHARED / "data")
+    print(result)
+    return result
 
 
 @pytest.mark.shared_data
-def test_builtin_pck_on_real_sequences():
-    pytest.importorskip("mediapipe", reason='needs mediapipe: pip install "comfyui-disco[pose]"')
-    errs = np.concatenate([_pck_errors(d) for d in sorted(SEQS.iterdir()) if (d / "frames").is_dir()])
-    assert len(errs) > 100
-    pck1, pck2 = float((errs <= 0.1).mean()), float((errs <= 0.2).mean())
-    print(f"PCK@0.1={pck1:.3f} PCK@0.2={pck2:.3f} over {len(errs)} joints")
-    assert pck1 >= 0.92 and pck2 >= 0.99
+def test_builtin_pck_on_real_full_frames(accuracy):
+    """README: PCK@0.1 0.953, PCK@0.2 1.0 (the hip offsets HIP_DOWN/HIP_OUT were fitted on these frames)."""
+    assert accuracy["full_joints"] == 234
+    assert accuracy["full_pck01"] >= 0.95 and accuracy["full_pck02"] == 1.0
+
+
+@pytest.mark.shared_data
+def test_builtin_pck_on_held_out_upper_body_closeups(accuracy):
+    """README: PCK@0.1 0.850, PCK@0.2 0.946 on 54 close-ups (issue 12 asks 0.95 at 0.2: not reached yet; the
+    floor and edge clamp that moved it from 0.940 are pinned by test_short_torso_is_lengthened_...)."""
+    assert accuracy["crops"] == 54
+    assert accuracy["crop_pck01"] >= 0.85 and accuracy["crop_pck02"] >= 0.94
+
+
+@pytest.mark.shared_data
+def test_person_mask_on_the_same_closeups(accuracy):
+    """README: close-up mask IoU min 0.925, mean 0.970 against DisCo's masks cropped alike. Mutation that must
+    fail: segment.person_probability without its letterboxed view (min 0.860)."""
+    assert accuracy["crop_iou_mean"] >= 0.92 and accuracy["crop_iou_min"] >= 0.92
+
+
+def test_short_torso_is_lengthened_and_edge_joints_are_kept():
+    """Hips that BlazePose pulled up into the chest go back to a human torso length (Drillis & Contini),
+    and an elbow 2 % outside the frame is kept on the edge while one far outside is dropped. Mutations that
+    must fail: removing the floor in blazepose_to_openpose18, or `EDGE_MARGIN = 0`."""
+    from disco_core.pose.detect import EDGE_MARGIN, MIN_TORSO_PER_SHOULDER
+
+    lm = np.zeros((33, 3))
+    lm[:, 2] = 0.99
+    lm[:, :2] = (50, 50)
+    lm[11], lm[12] = (70, 20, 0.99), (30, 20, 0.99)   # shoulders 40 px apart
+    lm[23], lm[24] = (62, 40, 0.99), (38, 40, 0.99)   # hips only 20 px below them
+    lm[13] = (-2, 45, 0.9)                              # left elbow just outside the left edge
+    lm[14] = (-30, 45, 0.9)                             # right elbow far outside
+    kp = blazepose_to_openpose18(lm, 100, 100)
+    hip_mid_y = (kp[L_HIP, 1] + kp[R_HIP, 1]) / 2
+    assert hip_mid_y - 20 >= MIN_TORSO_PER_SHOULDER * 40 * 0.999   # torso at least the anatomical minimum
+    assert 0.9 < MIN_TORSO_PER_SHOULDER < 1.3 and 0 < EDGE_MARGIN <= 0.05
+    assert kp[6, 2] > 0 and kp[6, 0] == 0                           # l_elbow kept, on the edge
+    assert kp[3, 2] == 0                                           # r_elbow dropped
 
 
 def test_no_person_gives_empty_frame_and_shape():

@@ -33,7 +33,7 @@ def test_mask_iou_on_real_images(pair):
     assert set(np.unique(mask)) <= {0.0, 1.0}
     pred = mask > 0.5
     iou = (pred & gt).sum() / (pred | gt).sum()
-    assert iou >= 0.90, f"IoU {iou:.3f}"
+    assert iou >= 0.94, f"IoU {iou:.3f}"  # README: 0.942-0.981 over these 21 images
 
 
 def test_no_person_mask_is_mostly_empty():
