@@ -310,11 +310,14 @@ def load_model(path, *, device="cpu", dtype: torch.dtype = torch.float32, config
     image model only.
     """
     with _open_checkpoint(path, mmap=True) as (sd, metadata, read):
-        cfg = _checked_config(sd, metadata, configs, variant)
+        try:
+            cfg = _checked_config(sd, metadata, configs, variant)
+            names = _converted_names(sd)
+            check_keys({ours: sd[theirs] for ours, theirs in names.items()}, model_shapes(cfg))
+        except CheckpointError as e:  # name the file: a models folder can hold many
+            raise CheckpointError(f"{Path(path).name}: {e}") from None
         if uncond is not None:
             cfg = cfg.replace(uncond=uncond)
-        names = _converted_names(sd)
-        check_keys({ours: sd[theirs] for ours, theirs in names.items()}, model_shapes(cfg))
         # Image model only: the temporal layers read tem_conv's weight without calling the module (no hook runs).
         stored = _narrower_stored(sd, names, dtype) if keep_file_precision and cfg.variant == "image" else {}
         weights = {}

@@ -366,6 +366,8 @@ def parse_pose_obj(obj, canvas=None, fps=None, units: str = "normalized") -> Pos
     """Any supported flavour, already parsed from JSON. See the module docstring for the rules."""
     try:
         return _parse_pose_obj(obj, canvas, fps, units)
+    except InputError:
+        raise
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:  # a shape no flavour has
         raise InputError(f"the pose JSON is not in a format this pack reads ({type(e).__name__}: {e}); "
                          f"{POSE_JSON_HELP}") from None
@@ -387,6 +389,7 @@ def _parse_pose_obj(obj, canvas, fps, units) -> PoseSequence:
             and "keypoints" not in obj:
         # {"frame_name": DisCo entry, ...} as when DisCo's per-image files are merged; sorted by name
         obj = [obj[k] for k in sorted(obj)]
+    _disco_frames(obj)  # not pose JSON at all is said before asking for a canvas
     if canvas is None:
         raise InputError("DisCo pose JSON does not carry the frame size: give the canvas (--canvas WxH), "
                          "the size of the video the poses came from")

@@ -123,7 +123,10 @@ def test_nan_inf_and_out_of_canvas_keypoints(server, tmp_path):
     ("{not json", "not valid JSON"),
 ], ids=["pose-keypoint-people-int", "list-of-numbers", "object", "string", "broken"])
 def test_text_that_is_not_pose_json(server, text, expected):
-    kind, message = run(server, with_pose_json(server, text))
+    prompt = with_pose_json(server, text)
+    http_client.set_input(prompt, "Pose Sequence", "canvas_width", 604)
+    http_client.set_input(prompt, "Pose Sequence", "canvas_height", 1080)
+    kind, message = run(server, prompt)
     assert kind == "error" and expected in message, message
 
 
@@ -188,8 +191,8 @@ def rss(pid: int) -> int:
 def test_twenty_runs_in_a_row_keep_memory_flat(server, capsys):
     """(Cancel in the middle of sampling followed by a normal run is test_comfyui_server's cancel test.)"""
     curve = []
+    prompt = prepared(server, "pose_from_keypoints")  # uploads once; each run only changes the seed
     for i in range(RUNS):
-        prompt = prepared(server, "pose_from_keypoints")
         http_client.set_input(prompt, "DisCo Sampler", "seed", 1000 + i)  # a new seed: nothing is cached
         kind, entry = run(server, prompt)
         assert kind == "ok", entry
