@@ -5,9 +5,10 @@
 
 For each (frames per batch, output size, CFG) it runs one 1-step `animate` chunk (CLIP + background VAE encode,
 both ControlNets and the UNet, VAE decode) while a thread samples VmRSS every 2 ms, and prints the peak above
-the RSS before the call (freed heap is handed back with malloc_trim first, so earlier runs do not hide it). The fit of these peaks to `disco_core.memory.activation_bytes`'s form (bytes per
-latent pixel of the CFG-doubled denoising batch, per latent pixel of decoded frames, and a fixed part) gives the
-coefficients that file uses.
+the RSS before the call (freed heap is handed back with malloc_trim first, so earlier runs do not hide it), next
+to `disco_core.memory.activation_bytes`. A least-squares fit of the peaks to that function's form (fixed part,
+per latent pixel of the CFG-doubled denoising batch, per latent pixel of decoded frames) checks or replaces the
+coefficients it counts from the architecture.
 """
 from __future__ import annotations
 
