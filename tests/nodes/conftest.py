@@ -98,6 +98,11 @@ def real_photo(shared_data):
 
 
 @pytest.fixture(scope="session")
+def real_photo_mask(shared_data):
+    return mask_tensor(shared_data / "disco_demo" / "masks" / "00035.png")
+
+
+@pytest.fixture(scope="session")
 def driving_frames(shared_data):
     """The shared dance clip as an IMAGE batch [45,350,350,3]."""
     from PIL import Image, ImageSequence

@@ -73,11 +73,13 @@ def test_sampler_returns_its_frames_and_a_preview_of_them(pack, previews, tmp_pa
         assert np.abs(frame_at(tmp_path, entry, i).astype(np.float32) - expected).mean() < 12
 
 
-def test_pose_preview_draws_the_retargeted_skeleton_on_the_photo(pack, previews, tmp_path, photo, photo_mask,
-                                                                 shared_data):
+def test_pose_preview_draws_the_retargeted_skeleton_on_the_photo(pack, previews, tmp_path, real_photo,
+                                                                 real_photo_mask, shared_data):
     """Sequence 002 retargeted onto a disco_demo photo: the preview is the photo (dimmed) with each frame's
     skeleton, and the skeleton's pixels fall on the photo's person (as the retarget test measures)."""
     import json
+
+    photo, photo_mask = real_photo, real_photo_mask  # retargeting detects the pose of a real person
 
     nodes = {k: v() for k, v in pack.NODE_CLASS_MAPPINGS.items()}
     reference = nodes["DisCoDisentangleImage"].disentangle(photo, photo_mask)[0]
