@@ -5,7 +5,8 @@ import sys
 
 from ..parity import Fixture, UnsupportedFixture, run_fixture
 
-HELP = "run this pack's pipeline on an official-output fixture and report the relative error of every tensor"
+HELP = ("run this pack's pipeline (or, on a training fixture, one fine-tuning step) on an official-output fixture "
+        "and report the relative error of every tensor")
 
 
 def add_arguments(p):
@@ -13,13 +14,22 @@ def add_arguments(p):
     p.add_argument("--tol", type=float, default=1e-4, help="largest allowed relative error (default 1e-4)")
 
 
+def _run_training_fixture(path):
+    from ..training.parity import TrainFixture, run_train_fixture
+    return run_train_fixture(TrainFixture.load(path))
+
+
 def run(args) -> int:
-    try:
-        fixture = Fixture.load(args.fixture)
-    except UnsupportedFixture as e:
-        print(f"not supported: {e}", file=sys.stderr)
-        return 3
-    result = run_fixture(fixture)
+    from ..training.parity import is_training_fixture
+    if is_training_fixture(args.fixture):  # one training step (loss, gradients, AdamW update)
+        result = _run_training_fixture(args.fixture)
+    else:
+        try:
+            fixture = Fixture.load(args.fixture)
+        except UnsupportedFixture as e:
+            print(f"not supported: {e}", file=sys.stderr)
+            return 3
+        result = run_fixture(fixture)
     width = max(map(len, result.errors))
     for name, err in sorted(result.errors.items()):
         flag = "" if err <= args.tol else "   <-- above tolerance"
