@@ -26,6 +26,7 @@ WEIGHTS_HELP = (
     "it once with `python -m disco_core convert mp_rank_00_model_states.pt <folder>/disco_moretiktok_cfg.safetensors` "
     "(smaller, loads faster, no pickle)."
 )
+PERSONAL_FOLDER = "personal"  # models/disco/personal: fine-tuned personalisations
 PREVIEW_MAX_SIZE = 512  # px, longest side of the step previews sent to the browser
 
 IN_COMFYUI = importlib.util.find_spec("comfy") is not None and importlib.util.find_spec("folder_paths") is not None
@@ -69,17 +70,46 @@ def annotator_folder() -> str:
 
 
 def list_checkpoints() -> list[str]:
-    """Checkpoint file names (relative to their model folder), sorted."""
+    """Checkpoint file names (relative to their model folder), sorted; personalisations (personal/) excluded."""
     if IN_COMFYUI:
-        return list(folder_paths.get_filename_list(MODEL_FOLDER))
+        return [n for n in folder_paths.get_filename_list(MODEL_FOLDER)
+                if not n.replace("\\", "/").startswith(PERSONAL_FOLDER + "/")]
     names = set()
     for folder in model_folders():
         root = Path(folder)
         if root.is_dir():
             names.update(p.relative_to(root).as_posix() for p in root.rglob("*")
                          if p.is_file() and p.suffix.lower() in CHECKPOINT_EXTENSIONS
-                         and "annotators" not in p.relative_to(root).parts)
+                         and "annotators" not in p.relative_to(root).parts
+                         and p.relative_to(root).parts[0] != PERSONAL_FOLDER)
     return sorted(names)
+
+
+def list_personalisations() -> list[str]:
+    """Personalisation files (models/disco/personal/*.safetensors), names relative to that folder, sorted."""
+    names = set()
+    for folder in model_folders():
+        root = Path(folder) / PERSONAL_FOLDER
+        if root.is_dir():
+            names.update(p.relative_to(root).as_posix() for p in root.rglob("*.safetensors") if p.is_file())
+    return sorted(names)
+
+
+def personal_path(name: str, must_exist: bool = True) -> str:
+    """Where personalisation `name` is (or, with must_exist=False, will be written: the first model folder)."""
+    name = name if name.endswith(".safetensors") else name + ".safetensors"
+    if must_exist:
+        for folder in model_folders():
+            path = Path(folder) / PERSONAL_FOLDER / name
+            if path.is_file():
+                return str(path)
+        raise CheckpointError(f"personalisation '{name}' was not found in {PERSONAL_FOLDER}/ of the 'disco' model "
+                              f"folder ({', '.join(model_folders())}); run DisCo Fine-Tune to make one, then refresh "
+                              "the browser (press R).")
+    parts = Path(name).parts
+    if Path(name).is_absolute() or ".." in parts:
+        raise InputError(f"save name '{name}' must be a plain name like 'my_person', inside the personal folder")
+    return str(Path(model_folders()[0]) / PERSONAL_FOLDER / name)
 
 
 def missing_checkpoint_message(name: str | None) -> str:
@@ -235,6 +265,38 @@ def progress(total: int, node_id: str | None = None) -> Callable:
             bar.update_absolute(info.done, info.total, preview)
 
     return on_step
+
+
+def training_progress(total: int, node_id: str | None = None) -> Callable:
+    """`on_step(report)` for fine-tuning: progress bar, the loss as text under the node, a live loss-curve
+    preview, and an interrupt point."""
+    bar = comfy.utils.ProgressBar(total, node_id=node_id) if IN_COMFYUI else None
+    losses: list[float] = []
+
+    def on_step(report) -> None:
+        raise_if_interrupted()
+        losses.append(report.loss)
+        if bar is None:
+            return
+        preview = None
+        if report.step == report.total or report.step % max(1, report.total // 20) == 0:
+            from PIL import Image
+            from ..disco_core.training.plot import loss_curve_image
+            preview = ("JPEG", Image.fromarray(loss_curve_image(losses, report.total)), PREVIEW_MAX_SIZE)
+        bar.update_absolute(report.step, report.total, preview)
+        _progress_text(f"step {report.step}/{report.total}  loss {report.loss:.4f}", node_id)
+
+    return on_step
+
+
+def _progress_text(text: str, node_id: str | None) -> None:
+    if not IN_COMFYUI or node_id is None:
+        return
+    try:
+        from server import PromptServer
+        PromptServer.instance.send_progress_text(text, node_id)
+    except Exception:  # noqa: BLE001 - older ComfyUI without progress text: the bar still moves
+        pass
 
 
 def preview_every(steps: int) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 import os
 
 from ..disco_core import load_model
+from ..disco_core.training.personal import apply_personal, remember_base
 from . import comfy_glue as glue
 from .sockets import DISCO_MODEL
 
 CFG_VARIANTS = {"auto": None, "blank-image": "blank", "zeros": "zeros"}
+NO_PERSONALISATION = "none"
 
 
 class DisCoModelLoader:
@@ -40,6 +42,11 @@ class DisCoModelLoader:
                 "tooltip": "How the unconditional branch of classifier-free guidance is built. blank-image: "
                            "CLIP of a blank image (checkpoints trained with CFG, e.g. *_cfg); zeros: zero "
                            "embeddings (the *_nocfg checkpoints); auto: read from the checkpoint."}),
+        }, "optional": {
+            "personalisation": ([NO_PERSONALISATION] + glue.list_personalisations(), {
+                "default": NO_PERSONALISATION,
+                "tooltip": "A person-specific fine-tune from models/disco/personal (made by DisCo Fine-Tune or "
+                           "`python -m disco_core finetune`). It only loads on the checkpoint it was trained on."}),
         }}
 
     @classmethod
@@ -50,16 +57,23 @@ class DisCoModelLoader:
         return glue.missing_checkpoint_message(checkpoint)
 
     @classmethod
-    def IS_CHANGED(cls, checkpoint, **_):
+    def IS_CHANGED(cls, checkpoint, personalisation=NO_PERSONALISATION, **_):
         try:
-            return os.path.getmtime(glue.checkpoint_path(checkpoint))
+            stamp = os.path.getmtime(glue.checkpoint_path(checkpoint))
+            if personalisation and personalisation != NO_PERSONALISATION:
+                stamp = (stamp, os.path.getmtime(glue.personal_path(personalisation)))
+            return stamp
         except Exception:  # the error itself is reported when the node runs
             return ""
 
-    def load(self, checkpoint, dtype="auto", cfg_variant="auto"):
+    def load(self, checkpoint, dtype="auto", cfg_variant="auto", personalisation=NO_PERSONALISATION):
         path = glue.checkpoint_path(checkpoint)
         model = load_model(path, device=glue.offload_device(), dtype=glue.resolve_dtype(dtype),
                            uncond=CFG_VARIANTS[cfg_variant])
+        remember_base(model, path, checkpoint)
+        if personalisation and personalisation != NO_PERSONALISATION:
+            apply_personal(model, glue.personal_path(personalisation))
+            checkpoint = f"{checkpoint} + {personalisation}"
         return (glue.ManagedModel(model, name=checkpoint),)
 
 

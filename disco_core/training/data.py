@@ -55,11 +55,34 @@ def _as_bchw(x: torch.Tensor, channels: int, name: str) -> torch.Tensor:
     return x.float().clamp(0, 1)
 
 
+def spaced_indices(n: int, max_frames: int | None) -> list[int]:
+    """At most `max_frames` indices spread evenly over 0..n-1 (all of them when n is small enough)."""
+    if not max_frames or n <= max_frames:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (max_frames - 1)) for i in range(max_frames)}) if max_frames > 1 else [0]
+
+
 def prepare_person(frames: torch.Tensor, masks: torch.Tensor | None = None, poses: torch.Tensor | None = None,
-                   on_frame=None) -> PersonFrames:
+                   *, max_frames: int | None = None, short_side: int | None = None) -> PersonFrames:
     """Frames [N,3,H,W] 0..1 -> PersonFrames; masks and poses missing are made by the pack's built-in
-    detectors (mediapipe person segmentation and BlazePose -> DisCo-style skeletons)."""
+    detectors (mediapipe person segmentation and BlazePose -> DisCo-style skeletons).
+
+    `max_frames` keeps that many evenly spaced frames (with their masks/poses); `short_side` downsizes the
+    frames first (training crops are resized to 256 px anyway, so 1080p frames only cost memory and time).
+    """
     frames = _as_bchw(frames, 3, "frames")
+    count = frames.shape[0]
+    if poses is not None and poses.shape[0] != count:
+        raise InputError(f"got {poses.shape[0]} poses for {count} frames; give one pose per frame")
+    if masks is not None and masks.shape[0] not in (1, count):
+        raise InputError(f"got {masks.shape[0]} masks for {count} frames; give one mask, or one per frame")
+    keep = spaced_indices(count, max_frames)
+    frames = frames[keep]
+    masks = masks[keep] if masks is not None and masks.shape[0] > 1 else masks
+    poses = poses[keep] if poses is not None else None
+    if short_side and min(frames.shape[-2:]) > short_side:
+        scale = short_side / min(frames.shape[-2:])
+        frames = resize(frames, (round(frames.shape[-2] * scale), round(frames.shape[-1] * scale)), "bilinear")
     n, _, h, w = frames.shape
     if n < MIN_FRAMES or min(h, w) < 8:
         raise InputError(f"fine-tuning needs at least {MIN_FRAMES} frame of at least 8x8 pixels, got {n} of {w}x{h}")
@@ -75,8 +98,7 @@ def prepare_person(frames: torch.Tensor, masks: torch.Tensor | None = None, pose
     if poses is None:
         from ..pose import detect_poses, render_pose_sequence
         seq = detect_poses(list(uint8), backend="builtin")
-        missing = int(seq.empty_frames().sum()) if hasattr(seq, "empty_frames") else 0
-        if missing == n:
+        if bool(seq.empty_frames.all()):
             raise InputError("no person pose was found in any of the frames; give frames that show the whole "
                              "person, or connect poses")
         poses = torch.from_numpy(render_pose_sequence(seq)).permute(0, 3, 1, 2).float() / 255

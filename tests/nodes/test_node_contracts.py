@@ -7,10 +7,11 @@ EXPECTED = {
     "DisCoPoseSequence": "Pose Sequence",
     "DisCoSampler": "DisCo Sampler",
     "DisCoTemporalSmooth": "Temporal Smooth",
+    "DisCoFineTune": "DisCo Fine-Tune",
 }
 
 
-def test_all_five_nodes_load_with_their_display_names(pack):
+def test_all_nodes_load_with_their_display_names(pack):
     assert pack.IMPORT_ERRORS == {}
     assert pack.NODE_DISPLAY_NAME_MAPPINGS == EXPECTED
     assert set(pack.NODE_CLASS_MAPPINGS) == set(EXPECTED)

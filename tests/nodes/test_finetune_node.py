@@ -1,0 +1,59 @@
+"""DisCo Fine-Tune node: trains a copy, saves the personalisation where Load DisCo Model lists it, and the
+loader's personalisation input reproduces the fine-tuned model exactly."""
+import pytest
+import torch
+
+
+@pytest.fixture
+def nodes(pack):
+    return pack.NODE_CLASS_MAPPINGS["DisCoFineTune"], pack.NODE_CLASS_MAPPINGS["DisCoModelLoader"]
+
+
+def _person(n=3, h=48, w=40):
+    g = torch.Generator().manual_seed(0)
+    frames = torch.rand(n, h, w, 3, generator=g) * 0.2 + 0.4
+    mask = torch.zeros(n, h, w)
+    rendered = torch.zeros(n, 3, h, w)
+    for i in range(n):
+        frames[i, 8 + i:38 + i, 10:26] = torch.tensor([0.9, 0.15, 0.1])
+        mask[i, 8 + i:38 + i, 10:26] = 1
+        rendered[i, i % 3, 8 + i:38 + i, 16:20] = 1
+    return frames, mask, rendered
+
+
+def test_fine_tune_node_saves_a_personalisation_the_loader_reproduces(nodes, pack, model_env):
+    from importlib import import_module
+    sockets = import_module(pack.__name__ + ".sockets")
+    fine_tune, loader = nodes
+    (base,) = loader().load("tiny.safetensors", "fp32", "auto")
+    before = {k: v.clone() for k, v in base.model.state_dict().items()}
+    frames, mask, rendered = _person()
+    tuned, curve = fine_tune().fine_tune(base, frames, steps=3, lr=1e-3, trainable="lora", batch_size=1, seed=0,
+                                         save_name="me", mask=mask, poses=sockets.DiscoPoses(rendered),
+                                         lora_rank=2, size=32)
+    assert curve.shape == (1, 256, 512, 3) and curve.dtype == torch.float32
+    assert all(torch.equal(v, before[k]) for k, v in base.model.state_dict().items()), "input model unchanged"
+    saved = model_env / "personal" / "me.safetensors"
+    assert saved.is_file() and not (model_env / "personal" / "me.state.safetensors").exists()
+    spec = loader.INPUT_TYPES()
+    assert spec["required"]["checkpoint"][0] == ["tiny.safetensors"], "personalisations are not checkpoints"
+    assert spec["optional"]["personalisation"][0] == ["none", "me.safetensors"]
+    (loaded,) = loader().load("tiny.safetensors", "fp32", "auto", personalisation="me.safetensors")
+    expected = tuned.model.state_dict()
+    got = loaded.model.state_dict()
+    assert set(got) == set(expected) and any(k.startswith("lora_adapters.") for k in got)
+    assert all(torch.equal(v, expected[k]) for k, v in got.items())
+    assert "me.safetensors" in repr(loaded)
+
+
+def test_fine_tune_node_refuses_a_pose_count_that_does_not_match(nodes, pack, model_env, core):
+    from importlib import import_module
+    sockets = import_module(pack.__name__ + ".sockets")
+    fine_tune, loader = nodes
+    (base,) = loader().load("tiny.safetensors", "fp32", "auto")
+    frames, mask, rendered = _person()
+    with pytest.raises(core.InputError, match="2 poses for 3 frames"):
+        fine_tune().fine_tune(base, frames, 1, 1e-3, "official", 1, 0, "", mask=mask,
+                              poses=sockets.DiscoPoses(rendered[:2]), size=32)
+    with pytest.raises(core.InputError, match="plain name"):
+        fine_tune().fine_tune(base, frames, 1, 1e-3, "official", 1, 0, "../evil", mask=mask, size=32)
