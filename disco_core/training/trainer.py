@@ -134,6 +134,9 @@ class FineTuner:
     def __init__(self, base: DiscoModel, person: PersonFrames, settings: FineTuneSettings | None = None, *,
                  device: str | torch.device | None = None):
         self.settings = settings or FineTuneSettings()
+        if base.config.variant != "image":
+            raise InputError(f"fine-tuning supports the image DisCo model (the official recipe); this is a "
+                             f"{base.config.variant} model. Load an image-model checkpoint to fine-tune")
         if getattr(base, "personal_info", None) or lora_mod.has_lora(base):
             raise InputError("this model already has a personalisation applied; fine-tune its base model instead")
         s = self.settings
