@@ -20,6 +20,7 @@ COMMANDS = {
     "pose": "pose",
     "mask": "mask",
     "client": "client",
+    "finetune": "finetune",
 }
 
 

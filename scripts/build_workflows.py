@@ -275,8 +275,29 @@ def pose_from_keypoints(defs) -> Graph:
     return g
 
 
+def personalise_and_dance(defs) -> Graph:
+    """Fine-tune on a short clip of the person first (DisCo Fine-Tune), then animate them with that model."""
+    g = Graph(defs)
+    loader, split = reference_and_model(g)
+    clip = g.add("LoadVideo", "Person clip", 2, 1, file="disco_person.mp4")
+    parts = g.add("GetVideoComponents", None, 2, 0)
+    g.link(clip, "VIDEO", parts, "video")
+    tune = g.add("DisCoFineTune", None, 1, 0, steps=500, batch_size=8, save_name="my_person")
+    g.link(loader, "model", tune, "model")
+    g.link(parts, "images", tune, "frames")
+    curve = g.add("PreviewImage", "Loss curve", 1, 1)
+    g.link(tune, "loss_curve", curve, "images")
+    sampler_to_video(g, tune, split, video_poses(g, split), "personalise_and_dance")
+    g.note("Personalise, then dance: DisCo Fine-Tune learns the person from 'Person clip' (a few seconds of "
+           "them moving, whole body; masks and poses are detected), saves models/disco/personal/my_person."
+           "safetensors, and the sampler animates the photo with the personalised model. Next time, pick "
+           "my_person in Load DisCo Model's personalisation input and drop the Fine-Tune node.")
+    return g
+
+
 WORKFLOWS = {"dance_basic": dance_basic, "background_swap": background_swap,
-             "pose_from_keypoints": pose_from_keypoints, "dance_temporal": dance_temporal}
+             "pose_from_keypoints": pose_from_keypoints, "dance_temporal": dance_temporal,
+             "personalise_and_dance": personalise_and_dance}
 
 
 def main() -> int:

@@ -29,6 +29,8 @@ def add_arguments(p):
     from ..sampling import SCHEDULERS
     p.add_argument("--checkpoint", required=True, help="converted .safetensors or official .pt")
     p.add_argument("--configs", help="configs.json for non-standard model sizes (tiny test models)")
+    p.add_argument("--personal", help="personalisation file from `finetune` (only loads on the checkpoint it was "
+                                      "trained on)")
     p.add_argument("--image", required=True, help="reference photo of the person")
     p.add_argument("--mask", help="person mask of the photo (white = person); default: built-in segmentation")
     p.add_argument("--poses", help="folder of rendered pose images, or pose JSON (DisCo/OpenPose/POSE_KEYPOINT) "
@@ -116,6 +118,9 @@ def run(args) -> int:
     poses, fps = _pose_images(args, reference)
     model = load_model(args.checkpoint, device=args.device, dtype=DTYPES[args.dtype], configs=args.configs,
                        uncond=args.uncond)
+    if args.personal:
+        from ..training.personal import apply_personal, remember_base
+        apply_personal(remember_base(model, args.checkpoint), args.personal)
     width, height = args.size
     bar = tqdm(total=None, unit="step", desc="DisCo")  # temporal models: window-steps
 

@@ -18,10 +18,12 @@ import pytest
 
 from comfy_server import ROOT, comfyui_server, http_client as _http_client, skip_without_comfyui
 
-NODE_IDS = ["DisCoModelLoader", "DisCoDisentangleImage", "DisCoPoseSequence", "DisCoSampler", "DisCoTemporalSmooth"]
+NODE_IDS = ["DisCoModelLoader", "DisCoDisentangleImage", "DisCoPoseSequence", "DisCoSampler", "DisCoTemporalSmooth",
+            "DisCoFineTune"]
 FRAMES = 3
 FAST = {"DisCo Sampler": {"steps": 2, "width": 64, "height": 64, "frames_per_batch": 2, "seed": 3},
-        "Pose Sequence": {"max_frames": FRAMES}, "Load DisCo Model": {"checkpoint": "tiny.safetensors"}}
+        "Pose Sequence": {"max_frames": FRAMES}, "Load DisCo Model": {"checkpoint": "tiny.safetensors"},
+        "DisCo Fine-Tune": {"steps": 2, "batch_size": 1, "size": 64, "max_frames": 3, "save_name": "it_person"}}
 # dance_temporal: the tiny temporal model (converted from the carried fixture), two 2-frame windows over 3 frames
 TEMPORAL = {"Load DisCo Model": {"checkpoint": "tiny_temporal.safetensors"},
             "DisCo Sampler": {"window": 2, "overlap": 1}}
@@ -71,7 +73,12 @@ def prepared(server, name: str) -> dict:
         http_client.set_input(prompt, "Driving video", "file", client.upload(inputs["video"]))
     if name == "background_swap":
         http_client.set_input(prompt, "Background", "image", client.upload(inputs["background"]))
+    if name == "personalise_and_dance":
+        http_client.set_input(prompt, "Person clip", "file", client.upload(inputs["video"]))
+    titles = {entry["_meta"]["title"] for entry in prompt.values()}
     for node, values in FAST.items():
+        if node not in titles:
+            continue
         for key, value in values.items():
             http_client.set_input(prompt, node, key, value)
     if name == "dance_temporal":
@@ -169,3 +176,31 @@ def test_bad_pose_json_fails_the_node_with_a_message_not_the_server(server):
     with pytest.raises(http_client.ComfyServerError, match="not valid JSON"):
         client.wait(client.queue(prompt), timeout=RUN_TIMEOUT)
     assert "DisCoSampler" in client.object_info()   # still serving
+
+
+def test_personalise_and_dance_fine_tunes_saves_and_animates(server, tmp_path):
+    """The person clip trains the tiny model (masks and poses detected in the server), the personalisation is
+    saved under models/disco/personal, the loss curve is shown, and the fine-tuned model makes the video."""
+    client = server["client"]
+    prompt = prepared(server, "personalise_and_dance")
+    tune = http_client.find_node(prompt, "DisCo Fine-Tune")
+    events = []
+    ws = client.connect()
+    try:
+        entry = client.wait(client.queue(prompt), on_event=lambda k, d: events.append((k, d)),
+                            timeout=RUN_TIMEOUT, ws=ws)
+    finally:
+        if ws is not None:
+            ws.close()
+    assert entry["status"]["status_str"] == "success"
+    videos = [f for f in http_client.output_files(entry) if f["filename"].endswith(".mp4")]
+    assert len(videos) == 1 and count_frames(client.download(videos[0], tmp_path)) == FRAMES
+    curve = http_client.find_node(prompt, "Loss curve")
+    assert entry["outputs"][curve]["images"], "the loss curve is previewed"
+    saved = server["base"] / "models" / "disco" / "personal" / "it_person.safetensors"
+    assert saved.is_file() and saved.stat().st_size < (server["base"] / "models" / "disco" / "tiny.safetensors").stat().st_size
+    assert "it_person.safetensors" in client.object_info("DisCoModelLoader")["DisCoModelLoader"]["input"]["optional"][
+        "personalisation"][0]
+    if ws is not None:
+        steps = [d for k, d in events if k == "progress" and d.get("node") == tune]
+        assert steps and steps[-1]["value"] == steps[-1]["max"] == 2

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = json.loads((Path(__file__).parent / "core_nodes.json").read_text())["nodes"]
 FRONTEND_ONLY = {"Note", "MarkdownNote"}  # canvas annotations, never sent to /prompt
 FILE_COMBOS = {("DisCoModelLoader", "checkpoint"), ("LoadImage", "image"), ("LoadVideo", "file")}
-NAMES = ["dance_basic", "background_swap", "pose_from_keypoints", "dance_temporal"]
+NAMES = ["dance_basic", "background_swap", "pose_from_keypoints", "dance_temporal", "personalise_and_dance"]
 WIDGETS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
 
