@@ -28,8 +28,14 @@ def official_run(base_path, person):
     base = load_base(base_path)
     before = {k: v.clone() for k, v in base.state_dict().items()}
     reports = []
-    result = fine_tune(base, person, FineTuneSettings(steps=10, batch_size=2, seed=3, **SIZE),
-                       on_step=reports.append)
+
+    def on_step(report):
+        report.checkpointing = [result_model().unet.is_gradient_checkpointing]
+        reports.append(report)
+
+    tuner = FineTuner(base, person, FineTuneSettings(steps=10, batch_size=2, seed=3, **SIZE))
+    result_model = lambda: tuner.model  # noqa: E731
+    result = tuner.run(on_step=on_step)
     return base, before, result, reports
 
 
@@ -46,6 +52,25 @@ def test_fine_tune_lowers_the_loss_on_its_own_frames(official_run, person):
     assert [r.loss for r in reports] == result.losses
     # warm-up: the first update uses the official minimum lr, the peak is the base lr after 10 % of the steps
     assert reports[0].lr == pytest.approx(1e-8) and max(r.lr for r in reports) == pytest.approx(1e-3)
+
+
+def test_gradient_checkpointing_is_on_while_training_only(official_run):
+    _, _, result, reports = official_run
+    assert all(r.checkpointing == [True] for r in reports)
+    assert not result.model.unet.is_gradient_checkpointing and not result.model.training
+
+
+def test_bf16_autocast_keeps_fp32_master_weights_and_the_model_dtype(base_path, person):
+    from disco_core import load_model
+    from disco_core.training.personal import remember_base
+    base = remember_base(load_model(base_path, dtype=torch.bfloat16), base_path)
+    result = fine_tune(base, person, FineTuneSettings(steps=2, batch_size=1, height=16, width=16))
+    assert all(v.dtype == torch.float32 for v in result.trained.values())  # master weights
+    name = "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_q.weight"
+    trained = dict(result.model.named_parameters())[name]
+    assert trained.dtype == torch.bfloat16 and torch.equal(trained, result.trained[name].to(torch.bfloat16))
+    assert all(l == l and l < 10 for l in result.losses)
+    assert not torch.equal(trained, dict(base.named_parameters())[name])
 
 
 def test_base_model_is_not_modified(official_run):
