@@ -92,7 +92,8 @@ class DisCoFineTune:
         settings = FineTuneSettings(steps=steps, lr=lr, trainable=trainable, rank=lora_rank,
                                     batch_size=batch_size, seed=seed, height=size, width=size, precision=precision)
         base_name, base_sha = base_identity(model.model) if target else (None, None)
-        device = model.ready(memory_required=BYTES_PER_SAMPLE * batch_size * (size / 256) ** 2)
+        with torch.inference_mode(False):  # weights moved now are normal tensors, usable by autograd
+            device = model.ready(memory_required=BYTES_PER_SAMPLE * batch_size * (size / 256) ** 2)
         tuner = FineTuner(model.model, person, settings, device=device)
         state = None if target is None else target.replace(".safetensors", ".state.safetensors")
         if state is not None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 from ..disco_core import load_model
 from ..disco_core.training.personal import apply_personal, remember_base
 from . import comfy_glue as glue
@@ -68,8 +70,9 @@ class DisCoModelLoader:
 
     def load(self, checkpoint, dtype="auto", cfg_variant="auto", personalisation=NO_PERSONALISATION):
         path = glue.checkpoint_path(checkpoint)
-        model = load_model(path, device=glue.offload_device(), dtype=glue.resolve_dtype(dtype),
-                           uncond=CFG_VARIANTS[cfg_variant])
+        with torch.inference_mode(False):  # normal tensors: DisCo Fine-Tune can train on them without a copy
+            model = load_model(path, device=glue.offload_device(), dtype=glue.resolve_dtype(dtype),
+                               uncond=CFG_VARIANTS[cfg_variant])
         remember_base(model, path, checkpoint)
         if personalisation and personalisation != NO_PERSONALISATION:
             apply_personal(model, glue.personal_path(personalisation))

@@ -91,6 +91,7 @@ def share_weights(model: DiscoModel) -> DiscoModel:
     """A new DiscoModel whose tensors are the same storage as `model`'s (no copy). LoRA adapters are cloned."""
     with torch.device("meta"):
         copy = DiscoModel(model.config)
+    copy.requires_grad_(False)  # assign keeps this flag; inference tensors (ComfyUI) refuse requires_grad=True
     state = {k: v for k, v in model.state_dict().items() if not k.startswith(lora_mod.ATTR + ".")}
     copy.load_state_dict(state, strict=True, assign=True)
     source = dict(model.named_modules())
@@ -120,6 +121,35 @@ def _replace_with_master(model: nn.Module, names: list[str]) -> dict[str, nn.Par
     return out
 
 
+def training_mode(fn):
+    """Run `fn` with autograd available even when the caller is inside torch.inference_mode / no_grad (ComfyUI
+    executes every node under inference_mode)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.inference_mode(False), torch.enable_grad():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def _own_inference_tensors(model: nn.Module, modules: list[nn.Module]) -> int:
+    """Tensors made under inference_mode cannot be saved for backward: give the networks that backward passes
+    through normal copies of such tensors (only those; normal tensors stay shared). Returns how many."""
+    replaced = 0
+    for root in modules:
+        for module in root.modules():
+            for name, p in list(module.named_parameters(recurse=False)):
+                if p.is_inference():
+                    setattr(module, name, nn.Parameter(p.clone(), requires_grad=p.requires_grad))
+                    replaced += 1
+            for name, b in list(module.named_buffers(recurse=False)):
+                if b is not None and b.is_inference():
+                    module.register_buffer(name, b.clone(), persistent=name not in module._non_persistent_buffers_set)
+                    replaced += 1
+    return replaced
+
+
 def _autocast_dtype(precision: str, model_dtype: torch.dtype) -> torch.dtype | None:
     if precision in _HALF:
         return _HALF[precision]
@@ -131,6 +161,7 @@ def _autocast_dtype(precision: str, model_dtype: torch.dtype) -> torch.dtype | N
 class FineTuner:
     """Fine-tune `base` on one person. `run()` may be called once; `save_state` / `resume` make it resumable."""
 
+    @training_mode
     def __init__(self, base: DiscoModel, person: PersonFrames, settings: FineTuneSettings | None = None, *,
                  device: str | torch.device | None = None):
         self.settings = settings or FineTuneSettings()
@@ -144,6 +175,7 @@ class FineTuner:
         self.model = share_weights(base)
         if self.model.device != self.device:
             self.model.to(self.device)  # moves only the copy's references
+        _own_inference_tensors(self.model, [self.model.unet, self.model.controlnet])
         self.base_dtype = base.dtype
         self.autocast = _autocast_dtype(s.precision, self.base_dtype)
         if s.trainable == "lora":
@@ -168,6 +200,7 @@ class FineTuner:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast)
 
+    @training_mode
     def train_step(self) -> float:
         s = self.settings
         batch = self.source.batch(self.step, s.batch_size).to(self.device)
@@ -192,6 +225,7 @@ class FineTuner:
         self.losses.append(value)
         return value
 
+    @training_mode
     def run(self, on_step: Callable[[StepReport], None] | None = None,
             should_cancel: Callable[[], bool] | None = None, state_path: str | Path | None = None) -> FineTuneResult:
         """Train to `settings.steps`. On cancel (between steps) the state is saved to `state_path` if given."""
@@ -254,6 +288,7 @@ class FineTuner:
         tmp.replace(path)
         return path
 
+    @training_mode
     def resume(self, path: str | Path) -> "FineTuner":
         path = Path(path)
         try:

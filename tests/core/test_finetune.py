@@ -145,3 +145,13 @@ def test_bad_settings_are_refused_with_what_to_do():
     with pytest.raises(InputError, match="steps must be at least 1"):
         FineTuneSettings(steps=0)
     assert FineTuneSettings(trainable="crossattn").trainable == "official"
+
+
+def test_fine_tune_works_inside_inference_mode_as_comfyui_runs_nodes(base_path, person):
+    """ComfyUI executes nodes under torch.inference_mode, so the base weights are inference tensors.
+    Mutation seen failing: @training_mode removed from FineTuner.run -> 'does not require grad'."""
+    with torch.inference_mode():
+        base = load_base(base_path)
+        result = fine_tune(base, person, FineTuneSettings(steps=1, batch_size=1, trainable="lora", rank=2,
+                                                          height=16, width=16))
+    assert len(result.losses) == 1 and result.trained
