@@ -14,8 +14,9 @@ from .sockets import DISCO_MODEL, DISCO_POSES
 
 SEED_MAX = 0xFFFFFFFFFFFFFFFF
 SHORT_SIDE = 384  # frames are downsized to this before training (crops are resized to 256 anyway)
-# Activation memory per sample of the full-size model at 256x256 with gradient checkpointing, for ComfyUI's
-# memory manager (bench/RESULTS.md, "Fine-tuning"); the trainable copies and AdamW moments come on top.
+# Room asked of ComfyUI's memory manager per training sample (256x256, gradient checkpointing) on top of the
+# weights. An estimate, not yet measured at full size (bench/RESULTS.md, "Fine-tuning"); it only decides how
+# much ComfyUI offloads first.
 BYTES_PER_SAMPLE = 600 * 2**20
 
 

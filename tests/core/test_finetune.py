@@ -149,7 +149,8 @@ def test_bad_settings_are_refused_with_what_to_do():
 
 def test_fine_tune_works_inside_inference_mode_as_comfyui_runs_nodes(base_path, person):
     """ComfyUI executes nodes under torch.inference_mode, so the base weights are inference tensors.
-    Mutation seen failing: @training_mode removed from FineTuner.run -> 'does not require grad'."""
+    Before the training-mode wrapper, the real ComfyUI run failed with "element 0 of tensors does not require
+    grad" (tests/integration)."""
     with torch.inference_mode():
         base = load_base(base_path)
         result = fine_tune(base, person, FineTuneSettings(steps=1, batch_size=1, trainable="lora", rank=2,
