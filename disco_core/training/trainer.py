@@ -178,6 +178,12 @@ class FineTuner:
         _own_inference_tensors(self.model, [self.model.unet, self.model.controlnet])
         self.base_dtype = base.dtype
         self.autocast = _autocast_dtype(s.precision, self.base_dtype)
+        # CPU autocast does not cover fp16 matmuls: train this copy's networks in fp32 there (the base is untouched)
+        self.upcast = self.device.type == "cpu" and self.autocast == torch.float16
+        if self.upcast:
+            for net in self._networks():
+                net.to(torch.float32)
+            self.autocast = None
         if s.trainable == "lora":
             adapters = lora_mod.add_lora(self.model, s.rank, generator=torch.Generator().manual_seed(s.seed))
             self.params = {k: p for k, p in lora_mod.adapters_state(adapters).items()}
@@ -193,6 +199,9 @@ class FineTuner:
         self.latent_shape = latent_shape(self.model, s.height, s.width)
         self.step = 0
         self.losses: list[float] = []
+
+    def _networks(self):
+        return self.model.unet, self.model.controlnet, self.model.refer_clip_proj, self.model.vae
 
     # ------------------------------------------------------------------------------------------------ loop
     def _context(self):
@@ -265,6 +274,11 @@ class FineTuner:
                 module_name, attr = name.rsplit(".", 1)
                 setattr(self.model.get_submodule(module_name), attr,
                         nn.Parameter(p.detach().to(self.base_dtype), requires_grad=False))
+        if self.upcast:
+            for net in self._networks():
+                net.to(self.base_dtype)
+            if lora_mod.has_lora(self.model):
+                getattr(self.model, lora_mod.ATTR).to(self.base_dtype)
         self.model.personal_info = {"trainable": self.settings.trainable, "steps": self.step}
         return FineTuneResult(self.model, trained, self.settings, list(self.losses))
 
