@@ -75,7 +75,8 @@ def set_official_modes(model) -> None:
 def run_train_fixture(fx: TrainFixture, *, trainable: list[str] | None = None, draws: Draws | None = None,
                       branches: tuple[str, ...] = BRANCHES) -> ParityResult:
     """Replay the official step; `trainable`, `draws` and `branches` exist so tests can break it on purpose."""
-    model = load_model(fx.path / "weights.safetensors", configs=DiscoConfig.from_dict(fx.configs))
+    model = load_model(fx.path / "weights.safetensors", configs=DiscoConfig.from_dict(fx.configs),
+                       keep_file_precision=False)
     names = official_trainable_names(model) if trainable is None else trainable
     params = dict(model.named_parameters())
     for name in names:

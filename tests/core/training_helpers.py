@@ -18,7 +18,7 @@ def tiny_base(tmp_dir: Path) -> Path:
 def load_base(path: Path):
     from disco_core import load_model
     from disco_core.training.personal import remember_base
-    return remember_base(load_model(path), path)
+    return remember_base(load_model(path, keep_file_precision=False), path)
 
 
 def synthetic_person(n: int = 4, h: int = 48, w: int = 40, seed: int = 0):
