@@ -173,6 +173,11 @@ class FineTuner:
         s = self.settings
         self.device = torch.device(device) if device is not None else base.device
         self.model = share_weights(base)
+        if getattr(base, "compute_dtype", None) is not None:
+            # The base keeps its file's fp16 weights and widens them layer by layer (fast/stored_precision.py);
+            # the copy has no such hooks, so it trains on weights widened once (the base stays untouched).
+            for net in (self.model.unet, self.model.controlnet, self.model.vae):
+                net.to(base.compute_dtype)
         if self.model.device != self.device:
             self.model.to(self.device)  # moves only the copy's references
         _own_inference_tensors(self.model, [self.model.unet, self.model.controlnet])

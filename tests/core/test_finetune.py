@@ -156,3 +156,14 @@ def test_fine_tune_works_inside_inference_mode_as_comfyui_runs_nodes(base_path, 
         result = fine_tune(base, person, FineTuneSettings(steps=1, batch_size=1, trainable="lora", rank=2,
                                                           height=16, width=16))
     assert len(result.losses) == 1 and result.trained
+
+
+def test_fine_tunes_a_model_loaded_with_the_file_precision_default(base_path, person):
+    """The loader's default keeps the file's fp16 weights, widened layer by layer (what ComfyUI's loader node gives).
+    Mutation seen failing: the trainer's widening of the copy removed -> "mat1 and mat2 must have the same dtype"."""
+    from disco_core import load_model
+    base = load_model(base_path)
+    assert base.unet.conv_in.weight.dtype == torch.float16 and base.dtype == torch.float32
+    result = FineTuner(base, person, FineTuneSettings(steps=2, batch_size=1, seed=1, **SIZE)).run()
+    assert len(result.losses) == 2 and all(torch.isfinite(torch.tensor(result.losses)))
+    assert base.unet.conv_in.weight.dtype == torch.float16  # the base is left as it was
