@@ -98,7 +98,7 @@ class ImageFrames(PoseFrames):
     """Skeleton images that arrived rendered: kept as uint8 [T,H,W,3], each at most `max_side` px long."""
 
     def __init__(self, frames, fps: float | None = None, max_side: int = STORED_MAX_SIDE):
-        kept = [shrink(_uint8_frame(f), max_side) for f in frames]
+        kept = [shrink(uint8_frame(f), max_side) for f in frames]
         if not kept:
             raise InputError("no pose images were given; connect a batch of rendered skeletons")
         if len({f.shape for f in kept}) > 1:
@@ -141,7 +141,8 @@ class TensorFrames(PoseFrames):
         return fit(self.poses[start:stop], height, width, mode)
 
 
-def _uint8_frame(frame) -> np.ndarray:
+def uint8_frame(frame) -> np.ndarray:
+    """One H×W×3 frame (torch or numpy, uint8 or float 0..1) as uint8 RGB, rounded as ComfyUI converts."""
     if isinstance(frame, torch.Tensor):
         frame = frame.detach().cpu()
         if frame.is_floating_point():
