@@ -101,8 +101,8 @@ class DisCoPoseSequence:
                 "canvas_height": ("INT", {"default": 0, "min": 0, "max": 16384,
                                           "tooltip": "Height in pixels of those frames; 0 = from frames."}),
                 "start_frame": ("INT", {"default": 0, "min": 0, "max": 1000000,
-                                        "tooltip": "First frame of the source to use (source frame number, 0 = "
-                                                   "the beginning). The sound is cut from the same moment."}),
+                                        "tooltip": "First source frame to use (count of frames skipped at the "
+                                                   "start, 0 = all). The sound is cut from the same moment."}),
             },
         }
 
