@@ -71,3 +71,18 @@ def test_preview_indices_spread_over_the_clip():
     picked = preview_indices(1800, 64)
     assert len(picked) == 64 and picked[0] == 0 and picked[-1] == 1799
     assert max(np.diff(picked)) - min(np.diff(picked)) <= 1
+
+
+def test_pad_window_outside_the_frame_is_black():
+    """A limb running off the frame's right edge: in 'pad' mode the window reaches past that edge, and what lies
+    there must be black as in fit(). Mutation seen failing: padding with the edge pixels instead."""
+    kp = np.zeros((2, 18, 3), np.float32)
+    kp[..., :2] = np.nan
+    kp[:, 1] = (340.0, 200.0, 1.0)   # neck off the frame, right shoulder inside: limb 0 crosses x = 300
+    kp[:, 2] = (250.0, 210.0, 1.0)
+    kp[:, 5] = (360.0, 190.0, 1.0)
+    seq = PoseSequence(kp, (300, 500))
+    full = _whole_batch(seq)
+    assert full[..., -1].amax() > 0  # the limb reaches the right edge
+    got = KeypointFrames(seq).model_input(0, 2, 256, 256, "pad")
+    torch.testing.assert_close(got, fit(full, 256, 256, "pad"), rtol=0, atol=0)
