@@ -161,11 +161,11 @@ def run(args) -> int:
                             seed=args.seed, frames_per_batch=args.frames_per_batch, noise_mode=args.noise,
                             window=args.window, overlap=args.overlap, on_step=on_step)
     streamed = Path(args.out).suffix.lower() == ".mp4"
-    held, count = [], 0
-    writer = VideoWriter(args.out, fps, audio) if streamed else None
+    held, count, writer = [], 0, None
     try:
         for frames, chunk in chunks:  # each chunk goes to the encoder (and PNGs) as soon as it is decoded
-            if writer is not None:
+            if streamed:
+                writer = writer or VideoWriter(args.out, fps, audio)  # opened once there is a frame to write
                 writer.write(chunk)
             else:
                 held.append(chunk)  # animated images are written whole (they are short by nature)
@@ -176,7 +176,7 @@ def run(args) -> int:
         if writer is not None:
             writer.close()
     bar.close()
-    if writer is None:
+    if not streamed:
         write_video(torch.cat(held).numpy(), args.out, fps)
         if audio is not None:
             print(f"note: {Path(args.out).suffix} has no sound track; write .mp4 to keep the driving video's sound")
