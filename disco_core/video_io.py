@@ -169,8 +169,8 @@ def write_video(frames, path, fps: float = 8.0) -> Path:
     return path
 
 
-def write_frames(frames, folder, prefix: str = "frame") -> list[Path]:
-    """Write each frame as `<folder>/<prefix>_00000.png`; returns the paths."""
+def write_frames(frames, folder, prefix: str = "frame", start: int = 0) -> list[Path]:
+    """Write each frame as `<folder>/<prefix>_00000.png`, numbered from `start`; returns the paths."""
     from PIL import Image
 
     arr = _to_uint8(frames)
@@ -178,7 +178,7 @@ def write_frames(frames, folder, prefix: str = "frame") -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, frame in enumerate(arr):
-        p = folder / f"{prefix}_{i:05d}.png"
+        p = folder / f"{prefix}_{start + i:05d}.png"
         Image.fromarray(frame).save(p)
         paths.append(p)
     return paths

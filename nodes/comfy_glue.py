@@ -363,9 +363,49 @@ def bchw_to_image(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).float().cpu().contiguous()
 
 
-def to_image(frames: torch.Tensor) -> torch.Tensor:
-    """Any [T,H,W,3] frames (uint8 0..255 or float 0..1, numpy or torch) -> ComfyUI IMAGE float32 on the CPU."""
+def to_image(frames: torch.Tensor, owned: bool = False) -> torch.Tensor:
+    """Any [T,H,W,3] frames (uint8 0..255 or float 0..1, numpy or torch) -> ComfyUI IMAGE float32 on the CPU.
+
+    No copy is made of frames that already are one (a video's frames are the largest thing in a workflow);
+    `owned=True` says the caller made `frames` itself, so they may be clamped in place.
+    """
     frames = torch.as_tensor(frames)
     if frames.dtype == torch.uint8:
         return frames.float().div_(255.0).contiguous()
+    if frames.dtype == torch.float32 and frames.device.type == "cpu" and frames.is_contiguous():
+        if owned:
+            return frames.clamp_(0, 1)
+        if frames.numel() == 0 or (bool(frames.min() >= 0) and bool(frames.max() <= 1)):
+            return frames
     return frames.float().clamp(0, 1).cpu().contiguous()
+
+
+# ------------------------------------------------------------------------------------------ video and audio
+def video_source(video):
+    """A ComfyUI VIDEO (VideoFromFile: a path or BytesIO; any other VideoInput is encoded to a BytesIO by its
+    own get_stream_source) or a plain path -> something PyAV opens, read frame by frame."""
+    if isinstance(video, (str, os.PathLike)):
+        return os.fspath(video)
+    if hasattr(video, "get_stream_source"):
+        return video.get_stream_source()
+    raise InputError(f"'video' must be a VIDEO (from Load Video); got {type(video).__name__}. Connect Load "
+                     "Video's output, or use the frames input for an IMAGE batch.")
+
+
+def audio_to_comfy(audio) -> dict:
+    """core Audio (float32 [C,S]) -> ComfyUI AUDIO {"waveform": [1,C,S] float tensor, "sample_rate": int}."""
+    return {"waveform": torch.from_numpy(audio.samples)[None], "sample_rate": int(audio.sample_rate)}
+
+
+def audio_from_comfy(audio, name: str = "audio"):
+    """ComfyUI AUDIO -> core Audio (first item of the batch)."""
+    from ..disco_core.audio import Audio
+
+    wave = audio.get("waveform") if isinstance(audio, dict) else None
+    rate = audio.get("sample_rate") if isinstance(audio, dict) else None
+    if not isinstance(wave, torch.Tensor) or wave.ndim not in (2, 3) or not rate:
+        raise InputError(f"'{name}' must be an AUDIO value {{'waveform': [batch, channels, samples], "
+                         f"'sample_rate': int}}; got {type(audio).__name__}. Connect an AUDIO output (Load Audio, "
+                         "Get Video Components).")
+    wave = wave[0] if wave.ndim == 3 else wave
+    return Audio(wave.detach().float().cpu().numpy(), int(rate))

@@ -1,21 +1,26 @@
-"""Pose Sequence: driving video frames, POSE_KEYPOINT, rendered skeletons or pose JSON -> DISCO_POSES."""
+"""Pose Sequence: a driving VIDEO (streamed), frames, POSE_KEYPOINT, rendered skeletons or pose JSON -> DISCO_POSES,
+a preview, the frame rate and the driving video's sound cut to the same frames (AUDIO)."""
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import torch
 
+from ..disco_core import audio as sound
 from ..disco_core.errors import InputError
-from ..disco_core.pose import PoseSequence, parse_pose_text, render_pose_sequence, retarget_poses
+from ..disco_core.pose import PoseSequence, parse_pose_text, retarget_poses
 from ..disco_core.pose.detect import BACKENDS, detect_poses
-from ..disco_core.pose.filtering import fill_missing, resample_fps, resample_indices, sanitize, smooth_poses
+from ..disco_core.pose.filtering import fill_missing, resample_indices, sanitize, smooth_poses
+from ..disco_core.pose.frames import ImageFrames, KeypointFrames, PoseFrames, preview_indices
+from ..disco_core.video import driving
 from . import comfy_glue as glue
 from . import previews
 from .sockets import DISCO_POSES, DISCO_REFERENCE, POSE_KEYPOINT, DiscoPoses
 
-SOURCES_HELP = ("Connect one pose source: frames (a driving video, poses are detected), pose_images (skeletons "
-                "already rendered, e.g. from DWPose Estimator), pose_keypoint (POSE_KEYPOINT from DWPose / "
-                "OpenPose Estimator) or paste pose JSON into pose_json.")
+SOURCES_HELP = ("Connect one pose source: video (a driving video from Load Video, read frame by frame), frames "
+                "(an IMAGE batch, poses are detected), pose_images (skeletons already rendered, e.g. from DWPose "
+                "Estimator), pose_keypoint (POSE_KEYPOINT from DWPose / OpenPose Estimator) or paste pose JSON into "
+                "pose_json.")
+PREVIEW_MAX_FRAMES = 64  # the preview shows at most this many frames, spread over the clip
 
 
 def _retarget(seq: PoseSequence, reference, detector: str) -> PoseSequence:
@@ -27,16 +32,20 @@ def _retarget(seq: PoseSequence, reference, detector: str) -> PoseSequence:
 class DisCoPoseSequence:
     CATEGORY = "DisCo"
     DESCRIPTION = (
-        "Turns the driving motion into DisCo's pose skeletons, one per output frame. Sources, first connected "
-        "wins: pose_images (already rendered skeletons), pose_keypoint (POSE_KEYPOINT), pose_json (OpenPose / "
-        "DisCo / POSE_KEYPOINT JSON text), frames (a driving video: poses are detected). Keypoint sources can "
-        "be smoothed over time and retargeted to the reference person's body proportions."
+        "Turns the driving motion into DisCo's pose skeletons, one per output frame, and keeps the driving "
+        "video's sound for exactly those frames. Sources, first connected wins: pose_images (already rendered "
+        "skeletons), pose_keypoint (POSE_KEYPOINT), pose_json (OpenPose / DisCo / POSE_KEYPOINT JSON text), "
+        "video (Load Video: read frame by frame, any length), frames (an IMAGE batch). Keypoint sources can be "
+        "smoothed over time and retargeted to the reference person's body proportions."
     )
-    RETURN_TYPES = (DISCO_POSES, "IMAGE", "FLOAT")
-    RETURN_NAMES = ("poses", "preview", "fps")
-    OUTPUT_TOOLTIPS = ("Pose skeletons for the DisCo Sampler.",
-                       "The skeletons as images [T,H,W,3], to check them (PreviewImage).",
-                       "Frame rate of the pose sequence (frames per second).")
+    RETURN_TYPES = (DISCO_POSES, "IMAGE", "FLOAT", "AUDIO")
+    RETURN_NAMES = ("poses", "preview", "fps", "audio")
+    OUTPUT_TOOLTIPS = ("Pose skeletons for the DisCo Sampler (keypoints; drawn at the sampler's size as it goes).",
+                       f"Some skeletons as images (at most {PREVIEW_MAX_FRAMES} frames spread over the clip, at "
+                       "most 512 px on the long side), to check them (PreviewImage).",
+                       "Frame rate of the pose sequence (frames per second).",
+                       "The driving video's sound (or the audio input) cut to the output frames: lasts frames / "
+                       "fps. Silence when there is none. Connect it to Create Video.")
     FUNCTION = "build_with_preview"
     OUTPUT_NODE = True  # "Queue selected output nodes" on it previews the motion without sampling
 
@@ -45,18 +54,19 @@ class DisCoPoseSequence:
         return {
             "required": {
                 "detector": (list(BACKENDS), {
-                    "tooltip": "Pose detector for frames (and for the reference when retargeting). builtin: "
+                    "tooltip": "Pose detector for video/frames (and for the reference when retargeting). builtin: "
                                "MediaPipe BlazePose, offline, CPU, bundled weights. openpose / dwpose: "
                                "comfyui_controlnet_aux models, weights in models/disco/annotators."}),
                 "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 240.0, "step": 0.01,
-                                  "tooltip": "Frame rate of the driving video (frames per second). Link "
-                                             "GetVideoComponents' fps here. JSON that carries its own fps wins."}),
+                                  "tooltip": "Frame rate of frames / pose sources (frames per second). A "
+                                             "connected video's own frame rate wins, and so does JSON that "
+                                             "carries its fps."}),
                 "target_fps": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 240.0, "step": 0.01,
                                          "tooltip": "Resample the motion to this frame rate (frames per "
                                                     "second) so it keeps its real speed; 0 keeps every frame."}),
                 "max_frames": ("INT", {"default": 0, "min": 0, "max": 100000,
-                                       "tooltip": "Use at most this many frames (count) from the start; 0 = "
-                                                  "all. Sampling time grows with the frame count."}),
+                                       "tooltip": "Output at most this many frames (count) from start_frame on; "
+                                                  "0 = all. Sampling time grows with the frame count."}),
                 "smoothing": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.05,
                                         "tooltip": "Temporal smoothing of the keypoints (0..1, unitless) against "
                                                    "detector jitter; 0 = off. Keypoint sources only."}),
@@ -66,13 +76,20 @@ class DisCoPoseSequence:
                                                     "Keypoint sources only."}),
             },
             "optional": {
-                "frames": ("IMAGE", {"tooltip": "Driving video frames [T,H,W,3] (LoadVideo → GetVideoComponents, "
-                                                "VHS Load Video). Poses are detected on each frame."}),
+                "video": ("VIDEO", {"tooltip": "Driving video from Load Video. Read and pose-detected one frame "
+                                               "at a time, so any length fits in memory; its sound comes out of "
+                                               "the audio output."}),
+                "frames": ("IMAGE", {"tooltip": "Driving video frames [T,H,W,3] already in memory (VHS Load "
+                                                "Video, Get Video Components). Poses are detected on each frame."}),
                 "pose_images": ("IMAGE", {"tooltip": "Skeletons already rendered in OpenPose colours [T,H,W,3] "
-                                                     "(e.g. DWPose Estimator's image output). Used as they are."}),
+                                                     "(e.g. DWPose Estimator's image output). Used as they are "
+                                                     "(kept at most 512 px on the long side)."}),
                 "pose_keypoint": (POSE_KEYPOINT, {"tooltip": "POSE_KEYPOINT from DWPose / OpenPose Estimator "
                                                              "(comfyui_controlnet_aux), one entry per frame."}),
                 "reference": (DISCO_REFERENCE, {"tooltip": "From Disentangle Image; needed for retarget."}),
+                "audio": ("AUDIO", {"tooltip": "Sound to carry along when the source is not a video with sound "
+                                               "(e.g. Get Video Components' audio next to its frames). It is "
+                                               "cut like the frames: from start_frame, for frames / fps."}),
                 "pose_json": ("STRING", {"default": "", "multiline": True,
                                          "placeholder": "OpenPose, DisCo or POSE_KEYPOINT JSON (optional)",
                                          "tooltip": "Pose JSON text: POSE_KEYPOINT, OpenPose or DisCo format, a "
@@ -83,46 +100,48 @@ class DisCoPoseSequence:
                                                     "from, when the JSON does not say; 0 = from frames."}),
                 "canvas_height": ("INT", {"default": 0, "min": 0, "max": 16384,
                                           "tooltip": "Height in pixels of those frames; 0 = from frames."}),
+                "start_frame": ("INT", {"default": 0, "min": 0, "max": 1000000,
+                                        "tooltip": "First source frame to use (count of frames skipped at the "
+                                                   "start, 0 = all). The sound is cut from the same moment."}),
             },
         }
 
-    def build(self, detector, fps, target_fps, max_frames, smoothing, retarget, frames=None, pose_images=None,
-              pose_keypoint=None, reference=None, pose_json="", canvas_width=0, canvas_height=0):
+    def build(self, detector, fps, target_fps, max_frames, smoothing, retarget, video=None, frames=None,
+              pose_images=None, pose_keypoint=None, reference=None, audio=None, pose_json="", canvas_width=0,
+              canvas_height=0, start_frame=0):
+        start_frame = int(start_frame or 0)
+        source = None
         if pose_images is not None:
             if retarget:
                 raise InputError("retarget needs keypoints, but pose_images are already rendered skeletons. "
-                                 "Connect frames or pose_keypoint instead, or turn retarget off.")
-            rendered = glue.image_to_bchw(pose_images, "pose_images")
-            if target_fps:
-                rendered = rendered[torch.from_numpy(resample_indices(len(rendered), fps, target_fps))]
-            rendered = rendered[:max_frames or None]
-            out_fps = float(target_fps or fps)
-            return (DiscoPoses(rendered=rendered, fps=out_fps), glue.bchw_to_image(rendered), out_fps)
-
-        if frames is not None:
-            frames = glue.image_rgb(frames, "frames")
-        seq = self._keypoints(detector, fps, target_fps, max_frames, frames, pose_keypoint, pose_json,
-                              canvas_width, canvas_height)
-        seq = sanitize(seq, margin=1.0)  # NaN/inf, and joints over a canvas away, are missing joints
-        _check_people(seq, _source_name(pose_keypoint, pose_json, detector))
-        fps = float(seq.fps or fps)
-        if target_fps:
-            seq, _ = resample_fps(seq, fps, target_fps)
-        seq = seq[:max_frames or None]
-        if len(seq) == 0:
-            raise InputError("The pose source has no frames. " + SOURCES_HELP)
-        seq = fill_missing(seq)
-        if smoothing > 0:
-            seq = smooth_poses(seq, smoothing)
-        if retarget:
-            if reference is None:
-                raise InputError("retarget is on but no reference is connected: connect Disentangle Image's "
-                                 "reference output to Pose Sequence, or turn retarget off.")
-            seq = _retarget(seq, reference, detector)
-        skeletons = glue.to_image(render_pose_sequence(seq))
-        out_fps = float(target_fps or fps)
-        poses = DiscoPoses(rendered=skeletons.permute(0, 3, 1, 2).contiguous(), keypoints=seq, fps=out_fps)
-        return (poses, skeletons, out_fps)
+                                 "Connect video, frames or pose_keypoint instead, or turn retarget off.")
+            src_fps = float(fps)
+            pose_frames = self._rendered(pose_images, src_fps, target_fps, max_frames, start_frame)
+        else:
+            if frames is not None:
+                frames = glue.image_rgb(frames, "frames")
+            seq, src_fps, source = self._keypoints(detector, fps, target_fps, max_frames, start_frame, video,
+                                                   frames, pose_keypoint, pose_json, canvas_width, canvas_height)
+            seq = sanitize(seq, margin=1.0)  # NaN/inf, and joints over a canvas away, are missing joints
+            _check_people(seq, _source_name(pose_keypoint, pose_json, detector))
+            seq = driving.trim(seq, src_fps, target_fps, max_frames)
+            if len(seq) == 0:
+                raise InputError("The pose source has no frames. " + SOURCES_HELP)
+            seq = fill_missing(seq)
+            if smoothing > 0:
+                seq = smooth_poses(seq, smoothing)
+            if retarget:
+                if reference is None:
+                    raise InputError("retarget is on but no reference is connected: connect Disentangle Image's "
+                                     "reference output to Pose Sequence, or turn retarget off.")
+                seq = _retarget(seq, reference, detector)
+            pose_frames = KeypointFrames(seq)
+        out_fps = float(target_fps or src_fps)
+        pose_frames.fps = out_fps
+        keypoints = getattr(pose_frames, "seq", None)
+        poses = DiscoPoses(frames=pose_frames, keypoints=keypoints, fps=out_fps)
+        start_s, duration = driving.span(start_frame, src_fps, len(pose_frames), out_fps)
+        return (poses, preview(pose_frames), out_fps, self._sound(audio, source, start_s, duration))
 
     def build_with_preview(self, **inputs):
         """`build`, plus the canvas preview (skeletons over the reference photo) as UI output."""
@@ -135,22 +154,73 @@ class DisCoPoseSequence:
         return {"ui": ui, "result": result}
 
     @staticmethod
-    def _keypoints(detector, fps, target_fps, max_frames, frames, pose_keypoint, pose_json, canvas_width,
-                   canvas_height) -> PoseSequence:
+    def _rendered(pose_images, fps, target_fps, max_frames, start_frame) -> ImageFrames:
+        if not isinstance(pose_images, torch.Tensor) or pose_images.ndim != 4:
+            glue.image_to_bchw(pose_images, "pose_images")  # raises the actionable error
+        if start_frame >= len(pose_images):
+            raise InputError(f"start_frame {start_frame} is past the end of pose_images ({len(pose_images)} "
+                             "frames); use a smaller start_frame.")
+        images = pose_images[start_frame:]
+        index = np.arange(len(images))
+        if target_fps:
+            index = resample_indices(len(images), fps, target_fps)
+        index = index[:max_frames or None]
+        return ImageFrames(images[torch.from_numpy(index)] if target_fps else images[:len(index)], fps)
+
+    @staticmethod
+    def _keypoints(detector, fps, target_fps, max_frames, start_frame, video, frames, pose_keypoint, pose_json,
+                   canvas_width, canvas_height):
+        """-> (poses from start_frame on at the source rate, source fps, video source or None)."""
         canvas = None
         if canvas_width and canvas_height:
             canvas = (canvas_width, canvas_height)
         elif frames is not None:
             canvas = (int(frames.shape[2]), int(frames.shape[1]))
         if pose_keypoint is not None:
-            return PoseSequence.from_pose_keypoint(pose_keypoint, fps=fps, canvas=canvas)
-        if pose_json and pose_json.strip():
-            return parse_pose_text(pose_json, canvas=canvas, fps=fps)
-        if frames is not None:
-            video = frames[:_frames_needed(len(frames), fps, target_fps, max_frames)]
-            return detect_poses(_to_uint8(video), backend=detector, models_dir=glue.annotator_folder(), fps=fps,
-                                progress=glue.simple_progress(len(video)))
-        raise InputError("Pose Sequence has no input. " + SOURCES_HELP)
+            seq = PoseSequence.from_pose_keypoint(pose_keypoint, fps=fps, canvas=canvas)
+        elif pose_json and pose_json.strip():
+            seq = parse_pose_text(pose_json, canvas=canvas, fps=fps)
+        elif video is not None:
+            source = glue.video_source(video)
+            src_fps = driving.probe(source).fps
+            stop = driving.source_stop(start_frame, max_frames, src_fps, target_fps)
+            seq = driving.detect_video(source, detector, glue.annotator_folder(), start_frame, stop,
+                                       progress=glue.simple_progress(0))
+            return seq, src_fps, source
+        elif frames is not None:
+            if start_frame >= len(frames):
+                raise InputError(f"start_frame {start_frame} is past the end of the frames ({len(frames)}); use "
+                                 "a smaller start_frame.")
+            stop = driving.source_stop(start_frame, max_frames, fps, target_fps)
+            seq = driving.detect_frames(frames[start_frame:stop], detector, glue.annotator_folder(), fps,
+                                        progress=glue.simple_progress(0))
+            return seq, float(fps), None
+        else:
+            raise InputError("Pose Sequence has no input. " + SOURCES_HELP)
+        if start_frame >= len(seq):
+            raise InputError(f"start_frame {start_frame} is past the end of the poses ({len(seq)} frames); use a "
+                             "smaller start_frame.")
+        return seq[start_frame:], float(seq.fps or fps), None
+
+    @staticmethod
+    def _sound(audio, source, start_s: float, duration: float) -> dict:
+        """The AUDIO output: the audio input, else the video's own sound, else silence; always `duration` s."""
+        if audio is not None:
+            track = glue.audio_from_comfy(audio)
+        elif source is not None:
+            track = sound.read_audio(source, start_s, duration)
+            if track is None:
+                return glue.audio_to_comfy(sound.silence(duration))
+            return glue.audio_to_comfy(track)
+        else:
+            return glue.audio_to_comfy(sound.silence(duration))
+        return glue.audio_to_comfy(sound.cut(track, start_s, duration))
+
+
+def preview(frames: PoseFrames) -> torch.Tensor:
+    """IMAGE of at most PREVIEW_MAX_FRAMES skeletons spread over the clip, at most 512 px on the long side."""
+    picked = [frames.preview(t) for t in preview_indices(len(frames), PREVIEW_MAX_FRAMES)]
+    return glue.to_image(np.stack(picked))
 
 
 def _source_name(pose_keypoint, pose_json, detector) -> str:
@@ -177,14 +247,6 @@ def _check_people(seq: PoseSequence, source: str) -> None:
 
 def _to_uint8(image: torch.Tensor):
     return (image[..., :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-
-
-def _frames_needed(count: int, fps: float, target_fps: float, max_frames: int) -> int:
-    """Source frames needed to produce max_frames output frames (all of them when max_frames is 0)."""
-    if not max_frames:
-        return count
-    ratio = fps / target_fps if target_fps else 1.0
-    return min(count, int(math.ceil(max_frames * ratio)) + 1)
 
 
 NODE_CLASS_MAPPINGS = {"DisCoPoseSequence": DisCoPoseSequence}

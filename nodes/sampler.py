@@ -110,7 +110,7 @@ class DisCoSampler:
             batch = min(window, len(poses))
         model.ready(activation_bytes(batch, height, width, model.model.dtype, cfg))
         frames = animate(
-            model.model, reference.image, reference.mask, poses.rendered,
+            model.model, reference.image, reference.mask, poses.frames,
             background=None if background is None else glue.image_to_bchw(background, "background"),
             height=height, width=width, fit=fit, num_inference_steps=steps, guidance_scale=cfg,
             scheduler=scheduler, seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode,
@@ -118,7 +118,7 @@ class DisCoSampler:
             on_step=glue.progress(steps * chunks), preview_every=glue.preview_every(steps),
             should_cancel=glue.raise_if_interrupted,
         )
-        return (glue.to_image(frames), float(poses.fps or DEFAULT_FPS))
+        return (glue.to_image(frames, owned=True), float(poses.fps or DEFAULT_FPS))
 
     def sample_with_preview(self, **inputs):
         """`sample`, plus the frames it made as an animated canvas preview (UI output)."""

@@ -27,14 +27,17 @@ class DiscoReference:
 
 @dataclass
 class DiscoPoses:
-    """Driving poses: skeleton images [T,3,h,w] 0..1 rendered as DisCo was trained on them, the keypoints they
-    came from (a `PoseSequence`, None when the input was already rendered) and the source frame rate."""
-    rendered: torch.Tensor
+    """Driving poses, one per output frame: `frames` makes the skeleton images DisCo was trained on when the
+    sampler asks for them (a `disco_core.pose.frames.PoseFrames`: keypoints + canvas size, or uint8 frames for
+    already rendered skeletons), `keypoints` the `PoseSequence` they come from (None when the input was already
+    rendered) and `fps` the output frame rate."""
+    frames: Any
     keypoints: Any = None
     fps: float | None = None
 
     def __len__(self) -> int:
-        return int(self.rendered.shape[0])
+        return len(self.frames)
 
     def __repr__(self) -> str:
-        return f"DiscoPoses(frames={len(self)}, size={tuple(self.rendered.shape[-2:])}, fps={self.fps})"
+        w, h = self.frames.size
+        return f"DiscoPoses(frames={len(self)}, canvas={w}x{h}, fps={self.fps})"

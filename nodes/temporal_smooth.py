@@ -39,7 +39,7 @@ class DisCoTemporalSmooth:
         update = glue.simple_progress(total)
         out = temporal_smooth(glue.to_image(frames), strength, flow_scale=flow_scale,
                               bidirectional=bidirectional, on_frame=lambda done, n: update(done, n))
-        return (glue.to_image(out),)
+        return (glue.to_image(out, owned=True),)
 
 
 NODE_CLASS_MAPPINGS = {"DisCoTemporalSmooth": DisCoTemporalSmooth}

@@ -201,18 +201,17 @@ def sampler_to_video(g: Graph, loader: int, split: int, poses: int, name: str, b
     video = g.add("CreateVideo", None, 0, 0)
     g.link(frames, "frames", video, "images")
     g.link(sampler, "fps", video, "fps")
+    g.link(poses, "audio", video, "audio")  # the driving video's song, cut to the generated frames
     save = g.add("SaveVideo", None, 0, 1, filename_prefix=f"disco/{name}")
     g.link(video, "VIDEO", save, "video")
 
 
 def video_poses(g: Graph, split: int) -> int:
-    # Load Video last in its column: its preview grows the node downwards to the clip's shape once a file is picked
-    video = g.add("LoadVideo", "Driving video", 0, 1, file="disco_driving.mp4")
-    parts = g.add("GetVideoComponents", None, 0, 0)
-    g.link(video, "VIDEO", parts, "video")
+    # Pose Sequence reads the VIDEO frame by frame (a full-size IMAGE batch of a song-length clip would not fit
+    # in memory) and takes its frame rate and sound from it. Load Video's preview grows the node downwards.
+    video = g.add("LoadVideo", "Driving video", 0, 0, file="disco_driving.mp4")
     poses = g.add("DisCoPoseSequence", None, 1, 0, smoothing=0.3, retarget=True)
-    g.link(parts, "images", poses, "frames")
-    g.link(parts, "fps", poses, "fps")
+    g.link(video, "VIDEO", poses, "video")
     g.link(split, "reference", poses, "reference")
     return poses
 

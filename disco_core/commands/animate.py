@@ -37,11 +37,16 @@ def add_arguments(p):
                                    "file or folder")
     p.add_argument("--canvas", type=_size, help="WxH of the frames the pose JSON came from when the file does not "
                                                 "say (default: the photo's size)")
-    p.add_argument("--driving", help="driving video/animated image/folder of frames to extract poses from")
+    p.add_argument("--driving", help="driving video/animated image/folder of frames to extract poses from (a video "
+                                     "is read frame by frame, and its sound goes into the output video)")
+    p.add_argument("--start-frame", type=int, default=0, help="first frame of the driving poses to use")
+    p.add_argument("--max-frames", type=int, default=0, help="generate at most this many frames (0 = all)")
     p.add_argument("--retarget", action="store_true", help="fit the driving poses to the photo's body")
     p.add_argument("--out", required=True, help="output video (.mp4, .gif or .webp)")
     p.add_argument("--frames-dir", help="also write every frame as PNG into this folder")
-    p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the driving video's, or 15)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="output frame rate (default: the driving video's, or 15); with --driving the motion is "
+                        "resampled to it, so it keeps its real speed and stays in sync with the sound")
     p.add_argument("--steps", type=int, default=50, help="sampling steps (official: 50)")
     p.add_argument("--cfg", type=float, default=1.5, help="guidance scale (official CFG checkpoints: 1.5)")
     p.add_argument("--seed", type=int, default=42)
@@ -82,14 +87,36 @@ def _builtin_mask(reference: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(segment_person(arr)).float()[None, None]
 
 
-def _pose_images(args, reference: torch.Tensor):
-    """-> (poses [T,3,H,W] in 0..1, fps or None)."""
-    from ..pose import detect_poses, load_pose_file, render_pose_sequence, retarget_poses
-    seq, fps = None, None
+def _driving(args):
+    """-> (poses from --start-frame on at the source rate, source fps, video path or None). A video is decoded
+    one frame at a time; animated images and folders of frames (small by nature) are read whole."""
+    from ..video import driving
+    from ..video.reader import probe
+    from ..video_io import VIDEO_EXTS, read_frames
+    src = Path(args.driving)
+    if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
+        fps = probe(src).fps
+        stop = driving.source_stop(args.start_frame, args.max_frames, fps, args.fps or 0.0)
+        return driving.detect_video(src, start=args.start_frame, stop=stop), fps, src
+    frames, fps = read_frames(src)
+    fps = fps or 15.0
+    return driving.detect_frames(frames[args.start_frame:], fps=fps), fps, None
+
+
+def _pose_frames(args, reference: torch.Tensor):
+    """-> (PoseFrames of the output frames, output fps or None, sound or None). Skeletons are drawn per chunk
+    while sampling; rendered pose images are kept as small uint8 frames."""
+    from ..audio import read_audio
+    from ..pose import detect_poses, load_pose_file, retarget_poses
+    from ..pose.frames import ImageFrames, KeypointFrames
+    from ..video import driving
+    audio = None
     if args.driving:
-        from ..video_io import read_frames
-        frames, fps = read_frames(args.driving)
-        seq = detect_poses(frames, backend="builtin")
+        seq, src_fps, video = _driving(args)
+        seq = driving.trim(seq, src_fps, args.fps or 0.0, args.max_frames)
+        fps = seq.fps
+        if video is not None:
+            audio = read_audio(video, *driving.span(args.start_frame, src_fps, len(seq), fps))
     elif args.poses:
         src = Path(args.poses)
         images = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if src.is_dir() else []
@@ -97,25 +124,31 @@ def _pose_images(args, reference: torch.Tensor):
             if args.retarget:
                 raise InputError("--retarget needs keypoints, but --poses holds rendered pose images; give pose "
                                  "JSON or --driving, or drop --retarget")
-            return torch.cat([_image(str(p), "RGB") for p in images]), None
+            images = images[args.start_frame:][:args.max_frames or None]
+            return ImageFrames([np.asarray(Image.open(p).convert("RGB")) for p in images]), None, None
         canvas = args.canvas or (reference.shape[-1], reference.shape[-2])
         seq = load_pose_file(src, canvas=canvas)
+        seq = seq[args.start_frame:][:args.max_frames or None]
         fps = getattr(seq, "fps", None)
     else:
         raise InputError("give --poses (pose images or JSON) or --driving (a video to extract poses from)")
+    if len(seq) == 0:
+        raise InputError("no pose frames are left after --start-frame/--max-frames; use a smaller --start-frame")
     if args.retarget:
         arr = (reference[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         seq = retarget_poses(seq, detect_poses([arr], backend="builtin"))
-    rendered = render_pose_sequence(seq)
-    return torch.from_numpy(rendered).permute(0, 3, 1, 2).float() / 255.0, fps
+    return KeypointFrames(seq), fps, audio
 
 
 def run(args) -> int:
-    from .. import animate, load_model
+    from .. import load_model
+    from ..pipeline import animate_chunks
+    from ..video import VideoWriter
     from ..video_io import write_frames, write_video
     reference = _image(args.image, "RGB")
     mask = _mask(args.mask) if args.mask else _builtin_mask(reference)
-    poses, fps = _pose_images(args, reference)
+    poses, fps, audio = _pose_frames(args, reference)
+    fps = args.fps or fps or 15.0
     model = load_model(args.checkpoint, device=args.device, dtype=DTYPES[args.dtype], configs=args.configs,
                        uncond=args.uncond)
     if args.personal:
@@ -128,14 +161,30 @@ def run(args) -> int:
         bar.total = info.total
         bar.update(info.done - bar.n)  # a temporal model's batch of windows counts several window-steps
 
-    frames = animate(model, reference, mask, poses, height=height, width=width, fit=args.fit,
-                     num_inference_steps=args.steps, guidance_scale=args.cfg, scheduler=args.scheduler,
-                     seed=args.seed, frames_per_batch=args.frames_per_batch, noise_mode=args.noise,
-                     window=args.window, overlap=args.overlap, on_step=on_step)
+    chunks = animate_chunks(model, reference, mask, poses, height=height, width=width, fit=args.fit,
+                            num_inference_steps=args.steps, guidance_scale=args.cfg, scheduler=args.scheduler,
+                            seed=args.seed, frames_per_batch=args.frames_per_batch, noise_mode=args.noise,
+                            window=args.window, overlap=args.overlap, on_step=on_step)
+    streamed = Path(args.out).suffix.lower() == ".mp4"
+    held, count, writer = [], 0, None
+    try:
+        for frames, chunk in chunks:  # each chunk goes to the encoder (and PNGs) as soon as it is decoded
+            if streamed:
+                writer = writer or VideoWriter(args.out, fps, audio)  # opened once there is a frame to write
+                writer.write(chunk)
+            else:
+                held.append(chunk)  # animated images are written whole (they are short by nature)
+            if args.frames_dir:
+                write_frames(chunk.numpy(), args.frames_dir, "frame", start=frames.start)
+            count += len(frames)
+    finally:
+        if writer is not None:
+            writer.close()
     bar.close()
-    fps = args.fps or fps or 15.0
-    write_video(frames.numpy(), args.out, fps)
-    if args.frames_dir:
-        write_frames(frames.numpy(), args.frames_dir, "frame")
-    print(f"wrote {args.out}: {frames.shape[0]} frames {width}x{height} at {fps:g} fps")
+    if not streamed:
+        write_video(torch.cat(held).numpy(), args.out, fps)
+        if audio is not None:
+            print(f"note: {Path(args.out).suffix} has no sound track; write .mp4 to keep the driving video's sound")
+    sound = f", with {audio.duration:.2f} s of sound" if writer is not None and audio is not None else ""
+    print(f"wrote {args.out}: {count} frames {width}x{height} at {fps:g} fps{sound}")
     return 0

@@ -2,7 +2,7 @@
 
 Detection backends import their heavy dependencies (mediapipe, controlnet_aux) only when they run.
 """
-from .detect import detect_poses
+from .detect import detect_pose_stream, detect_poses
 from .filtering import fill_missing, resample_fps, resample_indices, sanitize, smooth_poses
 from .keypoints import PoseSequence, load_pose_file, parse_pose_obj, parse_pose_text
 from .preview import draw_pose_preview
@@ -10,5 +10,5 @@ from .render import crop_resize_cond, render_coco17, render_pose, render_pose_se
 from .retarget import retarget_poses
 
 __all__ = ["PoseSequence", "load_pose_file", "parse_pose_obj", "parse_pose_text", "render_pose",
-           "render_pose_sequence", "render_coco17", "crop_resize_cond", "detect_poses", "retarget_poses",
+           "render_pose_sequence", "render_coco17", "crop_resize_cond", "detect_poses", "detect_pose_stream", "retarget_poses",
            "smooth_poses", "fill_missing", "sanitize", "resample_fps", "resample_indices", "draw_pose_preview"]

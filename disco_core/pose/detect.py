@@ -83,24 +83,49 @@ def detect_poses(frames, backend: str = "builtin", models_dir=None, fps: float |
     """
     frames = _frames_list(frames)
     h, w = frames[0].shape[:2]
-    if backend == "builtin":
-        detect_one, close = _blazepose()
-    elif backend == "openpose":
-        detect_one, close = _openpose(models_dir), None
-    elif backend == "dwpose":
-        detect_one, close = _dwpose(models_dir), None
-    else:
-        raise InputError(f"unknown pose backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    kps = np.zeros((len(frames), 18, 3), np.float32)
+    return detect_pose_stream(frames, (w, h), backend, models_dir, fps, progress, total=len(frames))
+
+
+def detect_pose_stream(frames, canvas: tuple[int, int], backend: str = "builtin", models_dir=None,
+                       fps: float | None = None, progress=None, total: int | None = None) -> PoseSequence:
+    """Detect one person per frame of an iterable of uint8 H×W×3 frames, one frame at a time (a video being
+    decoded never has to exist in memory). The frames may be a scaled-down working copy of the video: keypoints
+    are scaled to `canvas` (width, height), the size of the real frames. `progress(i, total)` after each frame."""
+    detect_one, close = _backend(backend, models_dir)
+    rows, size = [], None
     try:
         for t, frame in enumerate(frames):
-            kps[t] = detect_one(frame)
+            frame = np.ascontiguousarray(np.asarray(frame)[..., :3])
+            if size is None:
+                size = frame.shape[:2]
+            elif frame.shape[:2] != size:
+                raise InputError(f"frame {t} is {frame.shape[1]}x{frame.shape[0]} but the first frame was "
+                                 f"{size[1]}x{size[0]}; resize the frames to one size before pose detection")
+            rows.append(detect_one(frame))
             if progress:
-                progress(t + 1, len(frames))
+                progress(t + 1, total)
     finally:
         if close:
             close()
+    if not rows:
+        raise InputError("no frames to detect poses in")
+    kps = np.stack(rows).astype(np.float32)
+    w, h = int(canvas[0]), int(canvas[1])
+    if (w, h) != (size[1], size[0]):  # working copy -> pixels of the real frames
+        kps[..., 0] *= w / size[1]
+        kps[..., 1] *= h / size[0]
     return PoseSequence(kps, (w, h), fps)
+
+
+def _backend(backend: str, models_dir):
+    """(detect_one(frame) -> [18,3], close or None) for a backend name."""
+    if backend == "builtin":
+        return _blazepose()
+    if backend == "openpose":
+        return _openpose(models_dir), None
+    if backend == "dwpose":
+        return _dwpose(models_dir), None
+    raise InputError(f"unknown pose backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
 # ---- built-in: mediapipe BlazePose ------------------------------------------------------------------------

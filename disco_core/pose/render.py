@@ -37,24 +37,36 @@ COLORS = [[255, 0, 0], [255, 85, 0], [255, 170, 0], [255, 255, 0], [170, 255, 0]
 def draw_bodypose(canvas: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Draw one person in DisCo's style. `points`: [18,2] in OpenPose-18 order, negative = missing.
 
-    `canvas` (H×W×3 uint8) is modified and returned, as in the official code.
+    `canvas` (H×W×3 uint8) is modified and returned, with the official code's pixels.
     """
     for i in range(18):
         x, y = points[i]
         if x >= 0 and y >= 0:
             cv2.circle(canvas, (int(x), int(y)), CIRCLE_RADIUS, COLORS[i], thickness=-1)
+    h, w = canvas.shape[:2]
+    scratch = None
     for i in range(DRAWN_LIMBS):
         a, b = LIMB_SEQ[i][0] - 1, LIMB_SEQ[i][1] - 1
         (xa, ya), (xb, yb) = points[a], points[b]
         if min(xa, ya, xb, yb) < 0:
             continue
-        cur = canvas.copy()
         mx, my = (xa + xb) / 2, (ya + yb) / 2
         length = math.hypot(xa - xb, ya - yb)
         angle = math.degrees(math.atan2(ya - yb, xa - xb))
         poly = cv2.ellipse2Poly((int(mx), int(my)), (int(length / 2), STICK_WIDTH), int(angle), 0, 360, 1)
-        cv2.fillConvexPoly(cur, poly, COLORS[i])
-        canvas = cv2.addWeighted(canvas, 1 - LIMB_ALPHA, cur, LIMB_ALPHA, 0)
+        # The official code copies and blends the whole canvas per limb. Blending a pixel with itself
+        # (0.4 a + 0.6 a) gives it back, so only the limb's bounding box can change: copy and blend there
+        # (the polygon is filled at its own coordinates on a scratch canvas, so it rasterises identically).
+        x0, y0 = max(int(poly[:, 0].min()), 0), max(int(poly[:, 1].min()), 0)
+        x1, y1 = min(int(poly[:, 0].max()) + 1, w), min(int(poly[:, 1].max()) + 1, h)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        if scratch is None:
+            scratch = np.empty_like(canvas)
+        region = canvas[y0:y1, x0:x1]
+        scratch[y0:y1, x0:x1] = region
+        cv2.fillConvexPoly(scratch, poly, COLORS[i])
+        canvas[y0:y1, x0:x1] = cv2.addWeighted(region, 1 - LIMB_ALPHA, scratch[y0:y1, x0:x1], LIMB_ALPHA, 0)
     return canvas
 
 

@@ -71,3 +71,41 @@ def test_retarget_with_rendered_pose_images_is_refused(tiny_checkpoint, demo, tm
                  "--mask", str(demo / "mask.png"), "--poses", str(demo / "pose_img"), "--retarget",
                  "--out", str(tmp_path / "x.mp4")])
     assert code == 1 and "--retarget needs keypoints" in capsys.readouterr().err
+
+
+def test_animate_from_a_driving_video_keeps_its_sound_in_sync(tiny_checkpoint, shared_dir, tmp_path, monkeypatch,
+                                                              capsys):
+    """--driving streams the video and muxes its sound, cut to the generated frames: 12 frames from source frame
+    6 of a 30 fps clip, resampled to 15 fps, give 0.8 s of sound starting 0.2 s into the song. Mutations seen
+    failing: not passing the sound to the writer; cutting it from 0 instead of --start-frame."""
+    import numpy as np
+
+    import disco_core.pose.detect as detect
+    from tests.media import loudness, rms_at, streams, write_clip
+
+    def figure(backend, models_dir):  # a fixed figure: poses are not what this test checks (and no mediapipe)
+        def one(frame):
+            h, w = frame.shape[:2]
+            kp = np.ones((18, 3), np.float32)
+            kp[:, 0], kp[:, 1] = np.linspace(0.2, 0.8, 18) * w, np.linspace(0.1, 0.9, 18) * h
+            return kp
+        return one, None
+    monkeypatch.setattr(detect, "_backend", figure)
+    clip = write_clip(tmp_path / "song.mp4", 2.0, 30, size=(96, 160))
+    demo = shared_dir / "data" / "disco_demo"
+    out = tmp_path / "dance.mp4"
+    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "images" / "00035.png"),
+                 "--mask", str(demo / "masks" / "00035.png"), "--driving", str(clip), "--start-frame", "6",
+                 "--max-frames", "12", "--fps", "15", "--out", str(out), "--steps", "1", "--size", "64x64",
+                 "--device", "cpu", "--dtype", "fp32"])
+    assert code == 0
+    got = streams(out)
+    assert got["video"] == (12, 15.0)
+    seconds, rate = got["audio"]
+    assert abs(seconds - 12 / 15) <= 1 / 15 and abs(got["audio_header"] - 12 / 15) <= 1 / 15
+    import av
+    with av.open(str(out)) as c:
+        wave = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
+    for t in (0.1, 0.5):  # the song as it was 0.2 s in, within one output frame of loudness change
+        assert abs(rms_at(wave, rate, t) - loudness(0.2 + t + 0.025, 2.0) / np.sqrt(2)) < 0.4 / np.sqrt(2) / 15 + 0.005
+    assert "12 frames 64x64 at 15 fps, with 0.80 s of sound" in capsys.readouterr().out

@@ -24,6 +24,7 @@ def test_wheel_contains_only_disco_core(tmp_path):
     assert not top & COMFYUI_TOP_LEVEL
     assert "disco_core/configs/sd_image_variations.json" in names
     assert any(n.startswith("disco_core/pose/") for n in names)
+    assert "disco_core/video/reader.py" in names  # streamed video and sound
     assert not any("torch" in line.split(";")[0] for line in _requirements())
 
 

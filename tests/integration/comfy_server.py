@@ -50,13 +50,15 @@ def free_port() -> int:
 
 
 def make_inputs(folder: Path, frames: int) -> dict:
-    """Reference photo, background and a short driving mp4 (`frames` + 2 frames) from the shared real data."""
+    """Reference photo, background and a short driving mp4 (`frames` + 2 frames at 12 fps, with a song: the
+    tone of tests/media.py) from the shared real data."""
     from disco_core import convert_checkpoint
-    from disco_core.video_io import read_frames, write_video
+    from disco_core.video_io import read_frames
+    from tests.media import write_clip
 
     data = SHARED / "data"
     clip, _ = read_frames(data / "clips" / "dance_fullbody_350.webp")
-    write_video(clip[:frames + 2], folder / "driving.mp4", fps=12)
+    write_clip(folder / "driving.mp4", (frames + 2) / 12, 12, size=(350, 350), frames=lambda i: clip[i])
     parity = PARITY_IMAGE
     return {"photo": data / "disco_demo" / "images" / "00035.png",
             "background": data / "disco_demo" / "images" / "00115.png",

@@ -29,6 +29,7 @@ TEMPORAL = {"Load DisCo Model": {"checkpoint": "tiny_temporal.safetensors"},
             "DisCo Sampler": {"window": 2, "overlap": 1}}
 TEMPORAL_FIXTURE = ROOT / "tests" / "fixtures" / "parity" / "temporal"
 RUN_TIMEOUT = 300  # seconds
+DRIVING_FPS = 12  # comfy_server.make_inputs' driving clip; pose_from_keypoints' JSON runs at 10 fps
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +113,13 @@ def test_api_workflow_runs_and_saves_one_video_frame_per_pose(server, name, tmp_
     assert len(videos) == 1 and videos[0]["subfolder"] == "disco"
     path = client.download(videos[0], tmp_path)
     assert path.stat().st_size > 0 and count_frames(path) == FRAMES
+    # the song (silence for keypoint JSON) comes out with the frames: FRAMES / fps seconds, within one frame
+    from tests.media import streams
+
+    got = streams(path)
+    fps = 10.0 if name == "pose_from_keypoints" else DRIVING_FPS
+    assert got["video"] == (FRAMES, fps) and got["audio"] is not None, got
+    assert abs(got["audio"][0] - FRAMES / fps) <= 1 / fps, got
     sampler = http_client.find_node(prompt, "DisCo Sampler")
     if ws is not None:
         steps = [d for k, d in events if k == "progress" and d.get("node") == sampler]

@@ -88,7 +88,7 @@ def test_pose_preview_draws_the_retargeted_skeleton_on_the_photo(pack, previews,
     out = nodes["DisCoPoseSequence"].build_with_preview(
         detector="builtin", fps=30.0, target_fps=0.0, max_frames=4, smoothing=0.0, retarget=True,
         reference=reference, pose_json=text, canvas_width=604, canvas_height=1080)
-    poses, _, fps = out["result"]
+    poses, _, fps, _ = out["result"]
     (entry,) = out["ui"][previews.UI_KEY]
     assert entry["frames"] == len(poses) == 4 and entry["fps"] == fps == 30.0
     assert entry["over_photo"] and entry["retargeted"]

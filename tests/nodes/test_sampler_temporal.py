@@ -40,7 +40,8 @@ def inputs(sockets):
     mask = torch.zeros(1, 1, 80, 60)
     mask[..., 10:70, 15:45] = 1
     reference = sockets.DiscoReference(image=torch.rand(1, 3, 80, 60, generator=g), mask=mask)
-    poses = sockets.DiscoPoses(rendered=torch.rand(5, 3, 48, 48, generator=g), fps=10.0)
+    frames = importlib.import_module(sockets.__name__.rsplit(".", 2)[0] + ".disco_core.pose.frames")
+    poses = sockets.DiscoPoses(frames=frames.TensorFrames(torch.rand(5, 3, 48, 48, generator=g)), fps=10.0)
     return reference, poses
 
 
