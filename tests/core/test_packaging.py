@@ -25,6 +25,9 @@ def test_wheel_contains_only_disco_core(tmp_path):
     assert "disco_core/configs/sd_image_variations.json" in names
     assert any(n.startswith("disco_core/pose/") for n in names)
     assert "disco_core/video/reader.py" in names  # streamed video and sound
+    # every subpackage ships (disco_core.fast was once left out of pyproject's list)
+    subpackages = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "disco_core").rglob("__init__.py")}
+    assert {s for s in subpackages if f"{s}/__init__.py" not in names} == set()
     assert not any("torch" in line.split(";")[0] for line in _requirements())
 
 
