@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..disco_core.errors import InputError
-from ..disco_core.training.data import prepare_person
+from ..disco_core.training.data import prepare_person, spaced_indices
 from ..disco_core.training.personal import base_identity, save_personal
 from ..disco_core.training.plot import loss_curve_image
 from ..disco_core.training.trainable import TRAINABLE_SETS
@@ -86,9 +86,9 @@ class DisCoFineTune:
         target = glue.personal_path(save_name.strip(), must_exist=False) if save_name.strip() else None
         images = glue.image_to_bchw(frames, "frames")
         masks = None if mask is None else glue.mask_to_b1hw(mask, *images.shape[-2:], name="mask")
-        rendered = None if poses is None else getattr(poses, "rendered", None)
-        if poses is not None and rendered is None:
-            raise InputError("the poses input carries no rendered skeletons; connect Pose Sequence's poses output")
+        rendered = None
+        if poses is not None:
+            images, masks, rendered = _training_poses(poses, images, masks, max_frames)
         person = prepare_person(images, masks, rendered, max_frames=max_frames, short_side=SHORT_SIDE)
         settings = FineTuneSettings(steps=steps, lr=lr, trainable=trainable, rank=lora_rank,
                                     batch_size=batch_size, seed=seed, height=size, width=size, precision=precision)
@@ -107,6 +107,22 @@ class DisCoFineTune:
         curve = torch.from_numpy(loss_curve_image(result.losses, steps))[None]
         name = f"{model.name} + {save_name or 'fine-tune'}"
         return (glue.ManagedModel(result.model, name=name), glue.to_image(curve))
+
+
+def _training_poses(poses, images, masks, max_frames):
+    """Only the frames training keeps, with their skeletons drawn at the frames' size (DISCO_POSES draws on
+    demand: a long clip's skeletons never all exist at once)."""
+    pose_frames = getattr(poses, "frames", None)
+    if pose_frames is None:
+        raise InputError("the poses input carries no pose frames; connect Pose Sequence's poses output")
+    count = images.shape[0]
+    if len(pose_frames) != count:
+        raise InputError(f"got {len(pose_frames)} poses for {count} frames; give one pose per frame")
+    keep = spaced_indices(count, max_frames)
+    h, w = images.shape[-2:]
+    rendered = torch.cat([pose_frames.model_input(t, t + 1, h, w, "pad") for t in keep])
+    masks = masks[keep] if masks is not None and masks.shape[0] > 1 else masks
+    return images[keep], masks, rendered
 
 
 def _resume_if_possible(tuner: FineTuner, state: str) -> None:

@@ -9,6 +9,12 @@ def nodes(pack):
     return pack.NODE_CLASS_MAPPINGS["DisCoFineTune"], pack.NODE_CLASS_MAPPINGS["DisCoModelLoader"]
 
 
+def _frames(pack, rendered):
+    """Skeleton images as DISCO_POSES carries them (drawn on demand)."""
+    from importlib import import_module
+    return import_module(pack.__name__.rsplit(".", 1)[0] + ".disco_core.pose.frames").TensorFrames(rendered)
+
+
 def _person(n=3, h=48, w=40):
     g = torch.Generator().manual_seed(0)
     frames = torch.rand(n, h, w, 3, generator=g) * 0.2 + 0.4
@@ -29,7 +35,7 @@ def test_fine_tune_node_saves_a_personalisation_the_loader_reproduces(nodes, pac
     before = {k: v.clone() for k, v in base.model.state_dict().items()}
     frames, mask, rendered = _person()
     tuned, curve = fine_tune().fine_tune(base, frames, steps=3, lr=1e-3, trainable="lora", batch_size=1, seed=0,
-                                         save_name="me", mask=mask, poses=sockets.DiscoPoses(rendered),
+                                         save_name="me", mask=mask, poses=sockets.DiscoPoses(_frames(pack, rendered)),
                                          lora_rank=2, size=32)
     assert curve.shape == (1, 256, 512, 3) and curve.dtype == torch.float32
     assert all(torch.equal(v, before[k]) for k, v in base.model.state_dict().items()), "input model unchanged"
@@ -54,6 +60,6 @@ def test_fine_tune_node_refuses_a_pose_count_that_does_not_match(nodes, pack, mo
     frames, mask, rendered = _person()
     with pytest.raises(core.InputError, match="2 poses for 3 frames"):
         fine_tune().fine_tune(base, frames, 1, 1e-3, "official", 1, 0, "", mask=mask,
-                              poses=sockets.DiscoPoses(rendered[:2]), size=32)
+                              poses=sockets.DiscoPoses(_frames(pack, rendered[:2])), size=32)
     with pytest.raises(core.InputError, match="plain name"):
         fine_tune().fine_tune(base, frames, 1, 1e-3, "official", 1, 0, "../evil", mask=mask, size=32)
