@@ -142,16 +142,19 @@ class TensorFrames(PoseFrames):
 
 
 def uint8_frame(frame) -> np.ndarray:
-    """One H×W×3 frame (torch or numpy, uint8 or float 0..1) as uint8 RGB, rounded as ComfyUI converts."""
+    """One H×W×C frame (torch or numpy, uint8 or float 0..1; greyscale, RGB or RGBA) as uint8 RGB, rounded as
+    ComfyUI converts."""
     if isinstance(frame, torch.Tensor):
         frame = frame.detach().cpu()
         if frame.is_floating_point():
             frame = (frame[..., :3].clamp(0, 1) * 255).round().to(torch.uint8)
-        return frame[..., :3].numpy()
-    arr = np.asarray(frame)
-    if arr.dtype != np.uint8:
-        arr = (np.clip(np.nan_to_num(arr[..., :3].astype(np.float32)), 0, 1) * 255).round().astype(np.uint8)
-    return arr[..., :3]
+        arr = frame[..., :3].numpy()
+    else:
+        arr = np.asarray(frame)
+        if arr.dtype != np.uint8:
+            arr = (np.clip(np.nan_to_num(arr[..., :3].astype(np.float32)), 0, 1) * 255).round().astype(np.uint8)
+        arr = arr[..., :3]
+    return np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr
 
 
 def preview_indices(count: int, max_frames: int) -> list[int]:

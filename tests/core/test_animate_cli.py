@@ -73,7 +73,7 @@ def test_retarget_with_rendered_pose_images_is_refused(tiny_checkpoint, demo, tm
     assert code == 1 and "--retarget needs keypoints" in capsys.readouterr().err
 
 
-def test_animate_from_a_driving_video_keeps_its_sound_in_sync(tiny_checkpoint, shared_dir, tmp_path, monkeypatch,
+def test_animate_from_a_driving_video_keeps_its_sound_in_sync(tiny_checkpoint, demo, tmp_path, monkeypatch,
                                                               capsys):
     """--driving streams the video and muxes its sound, cut to the generated frames: 12 frames from source frame
     6 of a 30 fps clip, resampled to 15 fps, give 0.8 s of sound starting 0.2 s into the song. Mutations seen
@@ -92,10 +92,9 @@ def test_animate_from_a_driving_video_keeps_its_sound_in_sync(tiny_checkpoint, s
         return one, None
     monkeypatch.setattr(detect, "_backend", figure)
     clip = write_clip(tmp_path / "song.mp4", 2.0, 30, size=(96, 160))
-    demo = shared_dir / "data" / "disco_demo"
     out = tmp_path / "dance.mp4"
-    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "images" / "00035.png"),
-                 "--mask", str(demo / "masks" / "00035.png"), "--driving", str(clip), "--start-frame", "6",
+    code = main(["animate", "--checkpoint", str(tiny_checkpoint), "--image", str(demo / "photo.png"),
+                 "--mask", str(demo / "mask.png"), "--driving", str(clip), "--start-frame", "6",
                  "--max-frames", "12", "--fps", "15", "--out", str(out), "--steps", "1", "--size", "64x64",
                  "--device", "cpu", "--dtype", "fp32"])
     assert code == 0

@@ -56,7 +56,7 @@ def test_no_person_in_any_frame_is_an_error_not_black_skeletons(nodes, core):
 
 
 def test_one_frame_of_poses_gives_one_video_frame(nodes, model, reference):
-    poses, preview, _ = poses_from_json(nodes, dance_json(1, (160, 240)))
+    poses, preview, _, _ = poses_from_json(nodes, dance_json(1, (160, 240)))
     assert len(poses) == 1 and preview.shape == (1, 240, 160, 3)
     frames, _ = nodes["DisCoSampler"].sample(model, reference, poses, **SAMPLE)
     assert frames.shape == (1, 64, 64, 3)
@@ -65,7 +65,7 @@ def test_one_frame_of_poses_gives_one_video_frame(nodes, model, reference):
 def test_person_in_only_some_frames_holds_the_nearest_pose(nodes):
     people = json.loads(dance_json(4, (160, 240)))
     people[1] = people[2] = []
-    poses, preview, _ = poses_from_json(nodes, json.dumps(people))
+    poses, preview, _, _ = poses_from_json(nodes, json.dumps(people))
     assert len(poses) == 4  # every frame accounted for
     assert preview[1].max() > 0.5 and torch.equal(preview[1], preview[0]) and torch.equal(preview[2], preview[0])
     assert not torch.equal(preview[3], preview[0])
@@ -82,7 +82,7 @@ def test_nan_inf_and_out_of_canvas_keypoints_are_dropped_joints(nodes):
     flat[4] = (np.inf, -np.inf, 1)   # r_wrist inf
     flat[10] = (1e12, -1e12, 1)      # r_ankle absurdly off the canvas
     frame = {"people": [{"pose_keypoints_2d": flat.ravel().tolist()}], "canvas_width": 160, "canvas_height": 240}
-    poses, preview, _ = nodes["DisCoPoseSequence"].build(**POSE, pose_keypoint=[frame])
+    poses, preview, _, _ = nodes["DisCoPoseSequence"].build(**POSE, pose_keypoint=[frame])
     seq = poses.keypoints
     assert not seq.present[0, [3, 4, 10]].any() and seq.present[0, [0, 2, 5, 6, 7]].all()
     assert torch.isfinite(preview).all() and preview.max() > 0.5
@@ -115,8 +115,9 @@ def test_rgba_and_greyscale_images_work_everywhere(nodes, model):
     grey_bg = background().mean(-1, keepdim=True)
     frames, _ = nodes["DisCoSampler"].sample(model, ref, poses, background=grey_bg, **SAMPLE)
     assert frames.shape == (2, 64, 64, 3)
-    rendered = nodes["DisCoPoseSequence"].build(**POSE, pose_images=poses.rendered.permute(0, 2, 3, 1)[..., :1])[0]
-    assert rendered.rendered.shape[1] == 3
+    skeletons = torch.stack([torch.from_numpy(poses.frames.frame(t)) for t in range(len(poses))]).float() / 255
+    rendered = nodes["DisCoPoseSequence"].build(**POSE, pose_images=skeletons[..., :1])[0]
+    assert len(rendered) == 2 and rendered.frames.frame(0).shape[-1] == 3
 
 
 def test_a_4000x6000_photo_is_brought_to_the_output_size(nodes, model):
