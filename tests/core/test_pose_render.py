@@ -115,7 +115,7 @@ def _official_draw(canvas, points):
     for i in range(18):
         x, y = points[i]
         if x >= 0 and y >= 0:
-            cv2.circle(canvas, (int(x), int(y)), CIRCLE_RADIUS, COLORS[i], thickness=-1)
+            cv2.circle(canvas, (int(x), int(y)), CIRCLE_RADIUS, SPEC_COLORS[i], thickness=-1)
     for i in range(DRAWN_LIMBS):
         (xa, ya), (xb, yb) = points[LIMB_SEQ[i][0] - 1], points[LIMB_SEQ[i][1] - 1]
         if min(xa, ya, xb, yb) < 0:
@@ -124,8 +124,8 @@ def _official_draw(canvas, points):
         poly = cv2.ellipse2Poly((int((xa + xb) / 2), int((ya + yb) / 2)),
                                 (int(math.hypot(xa - xb, ya - yb) / 2), STICK_WIDTH),
                                 int(math.degrees(math.atan2(ya - yb, xa - xb))), 0, 360, 1)
-        cv2.fillConvexPoly(cur, poly, COLORS[i])
-        canvas = cv2.addWeighted(canvas, 1 - LIMB_ALPHA, cur, LIMB_ALPHA, 0)
+        cv2.fillConvexPoly(cur, poly, SPEC_COLORS[i])
+        canvas = cv2.addWeighted(canvas, 1 - SPEC_LIMB_ALPHA, cur, SPEC_LIMB_ALPHA, 0)
     return canvas
 
 
