@@ -13,7 +13,7 @@ SHARED_DATA = SHARED / "data"
 SHARED_POSE_RENDER = SHARED / "reference" / "pose_render"  # official renders of the shared data's pose JSON
 HAVE_SHARED_DATA = SHARED_DATA.is_dir() and SHARED_POSE_RENDER.is_dir()
 # Every data-dependent skip uses exactly this reason, so the summary can count them on one line.
-SHARED_DATA_REASON = ("needs the real photos/clips of ../shared/data (not redistributable; CI has them): "
-                      "accuracy on real data")
+SHARED_DATA_REASON = ("needs ../shared beside the checkout (real photos/clips and the official references they "
+                      "were compared with; not redistributable; CI has them): accuracy on real data")
 # CI sets this: a missing ../shared/data is then an error instead of a skip.
 REQUIRE_SHARED_DATA = os.environ.get("DISCO_REQUIRE_SHARED_DATA") == "1"

@@ -4,6 +4,7 @@ import torch
 
 from disco_core.cli import main
 from disco_core.parity import run_fixture
+from tests.paths import SHARED_DATA_REASON
 
 TOL = 1e-4
 
@@ -57,11 +58,12 @@ def test_check_parity_command(parity_image_dir, capsys):
     assert main(["check-parity", str(parity_image_dir), "--tol", "1e-9"]) == 1
 
 
+@pytest.mark.shared_data
 def test_image_fixture_is_an_exact_copy_of_the_shared_one(parity_image_dir):
     from tests.paths import SHARED
 
     shared = SHARED / "reference" / "parity" / "image"
     if not shared.is_dir():
-        pytest.skip("../shared is absent: nothing to compare the carried copy with")
+        pytest.skip(SHARED_DATA_REASON)
     for f in shared.iterdir():
         assert (parity_image_dir / f.name).read_bytes() == f.read_bytes(), f.name

@@ -11,6 +11,7 @@ from PIL import Image
 from disco_core.pose import PoseSequence, render_pose_sequence
 from disco_core.pose.frames import ImageFrames, KeypointFrames, preview_indices
 from disco_core.preprocess import fit
+from tests.paths import SHARED_DATA_REASON
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SETS = [("001", "data/sequences/001/openpose_json", (1080, 1920)),
@@ -21,7 +22,7 @@ SETS = [("001", "data/sequences/001/openpose_json", (1080, 1920)),
 def _sequence(folder, canvas):
     files = sorted((SHARED / folder).glob("*.json"))
     if not files:
-        pytest.skip(f"pose JSON not found under {SHARED / folder}")
+        pytest.skip(SHARED_DATA_REASON)
     return PoseSequence.from_disco_json([json.loads(f.read_text()) for f in files], canvas), files
 
 
@@ -48,7 +49,7 @@ def test_model_size_renders_match_the_official_cond_images(name, folder, canvas)
     renders: the same pixels up to the resize filter's rounding (PIL uint8 vs torch float)."""
     cond_dir = SHARED / "reference" / "pose_render" / "cond"
     if not cond_dir.is_dir():
-        pytest.skip(f"official renders not found at {cond_dir}")
+        pytest.skip(SHARED_DATA_REASON)
     seq, files = _sequence(folder, canvas)
     ours = KeypointFrames(seq).model_input(0, len(seq), 256, 256, "official")
     for t, f in enumerate(files):

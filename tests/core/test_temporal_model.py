@@ -21,6 +21,7 @@ from disco_core.parity import relative_error
 from disco_core.temporal.layers import FrameGroupNorm, TemporalResnetBlock, TemporalTransformerBlock, _to_clips
 from disco_core.temporal.model import TemporalDiscoModel
 from disco_core.temporal.sampling import predict_noise
+from tests.paths import SHARED_DATA_REASON
 
 TOL = 1e-4
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -89,10 +90,11 @@ def test_step0_check_agrees_with_the_full_run(temporal_fixture, temporal_model):
     assert step0_error(temporal_fixture, temporal_model) < 1e-5
 
 
+@pytest.mark.shared_data
 def test_fixture_is_an_exact_copy_of_the_shared_one(parity_temporal_dir):
     shared = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "parity" / "temporal"
     if not shared.is_dir():
-        pytest.skip("../shared is absent: nothing to compare the carried copy with")
+        pytest.skip(SHARED_DATA_REASON)
     for f in shared.iterdir():
         assert (parity_temporal_dir / f.name).read_bytes() == f.read_bytes(), f.name
 

@@ -7,6 +7,7 @@ import torch
 
 from disco_core.cli import main
 from disco_core.training.parity import TrainFixture, run_train_fixture
+from tests.paths import SHARED_DATA_REASON
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "parity" / "train_crossattn"
 TOL = 1e-4
@@ -67,10 +68,11 @@ def test_missing_controlnet_branch_breaks_parity(fx):
     assert result.errors["model_pred"] > 1e-2 and result.max_rel_err > TOL
 
 
+@pytest.mark.shared_data
 def test_fixture_is_the_shared_one_byte_for_byte():
     shared = FIXTURE.parents[3].parent / "shared" / "reference" / "parity" / "train_crossattn"
     if not shared.is_dir():
-        pytest.skip("shared/reference is absent; the in-repo copy is used alone")
+        pytest.skip(SHARED_DATA_REASON)
     for f in shared.iterdir():
         assert (FIXTURE / f.name).read_bytes() == f.read_bytes(), f.name
 
