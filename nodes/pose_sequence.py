@@ -26,6 +26,11 @@ PREVIEW_MAX_FRAMES = 64  # the preview shows at most this many frames, spread ov
 def _retarget(seq: PoseSequence, reference, detector: str) -> PoseSequence:
     photo = glue.bchw_to_image(reference.image)
     ref_pose = detect_poses(_to_uint8(photo), backend=detector, models_dir=glue.annotator_folder())
+    if ref_pose.empty_frames[0]:
+        raise InputError(f"retarget: the {detector} pose detector found no person in the reference photo (the "
+                         "image given to Disentangle Image), so there is no body to retarget onto. Use a photo in "
+                         "which the person is clearly visible from head to hips (colour helps the built-in "
+                         "detector), try another detector, or turn retarget off.")
     return retarget_poses(seq, ref_pose)
 
 
@@ -179,7 +184,10 @@ class DisCoPoseSequence:
         if pose_keypoint is not None:
             seq = PoseSequence.from_pose_keypoint(pose_keypoint, fps=fps, canvas=canvas)
         elif pose_json and pose_json.strip():
-            seq = parse_pose_text(pose_json, canvas=canvas, fps=fps)
+            try:
+                seq = parse_pose_text(pose_json, canvas=canvas, fps=fps)
+            except InputError as e:  # name the input: the text box, not the file or CLI the core also serves
+                raise InputError(f"pose_json: {e}") from None
         elif video is not None:
             source = glue.video_source(video)
             src_fps = driving.probe(source).fps

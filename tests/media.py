@@ -72,6 +72,29 @@ def write_clip(path, seconds: float, fps: float = 30.0, size=(64, 112), sound: b
     return path
 
 
+def write_sound_only(path, seconds: float, rate: int = RATE, empty_video_stream: bool = False) -> Path:
+    """A file holding only the test tone (AAC): a driving 'video' with no pictures. `empty_video_stream` also
+    declares an H.264 stream that gets no frame (kept by .mkv; .mp4 drops it)."""
+    import av
+
+    path, samples = Path(path), tone(seconds, rate)
+    with av.open(str(path), "w") as out:
+        if empty_video_stream:
+            video = out.add_stream("libx264", rate=12)
+            video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        audio = out.add_stream("aac", rate=rate)
+        audio.layout = "stereo"
+        for done in range(0, samples.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, done:done + 1024]), format="fltp",
+                                               layout="stereo")
+            frame.sample_rate, frame.pts = rate, done
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for packet in audio.encode():
+            out.mux(packet)
+    return path
+
+
 def streams(path) -> dict:
     """{"video": (frames decoded, fps), "audio": (seconds of sound decoded, sample rate) or None}: what a player
     gets out of the file, checked by decoding it (not by trusting its header)."""

@@ -305,15 +305,17 @@ def _disco_frames(obj) -> list:
     if isinstance(obj, dict):
         if "keypoints" in obj:
             return [[obj]]
-        raise InputError("DisCo pose JSON must be a list of {'keypoints': [[x, y, score] × 17]} per person")
+        raise InputError(f"this JSON object (keys {', '.join(map(str, list(obj)[:5])) or 'none'}) is not pose "
+                         f"JSON; {POSE_JSON_HELP}")
     if not isinstance(obj, list):
-        raise InputError(f"DisCo pose JSON must be a list, got {type(obj).__name__}")
+        raise InputError(f"pose JSON must be a list of frames, got a {type(obj).__name__} ({str(obj)[:40]}); "
+                         f"{POSE_JSON_HELP}")
     if not obj or all(isinstance(p, dict) for p in obj):
         return [obj]  # one frame (possibly with no person)
     if all(isinstance(f, list) for f in obj):
         return obj
     raise InputError("DisCo pose JSON mixes frames and people: give one frame (a list of person dicts) "
-                     "or a list of such frames")
+                     f"or a list of such frames; {POSE_JSON_HELP}")
 
 
 def _coco_array(person, t) -> np.ndarray:
@@ -321,9 +323,10 @@ def _coco_array(person, t) -> np.ndarray:
         kp = np.asarray(person.get("keypoints") if isinstance(person, dict) else person, dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(f"frame {t}: DisCo keypoints must be 17 × [x, y, score] numbers (COCO-17), got "
-                         f"{str(person)[:60]}") from None
+                         f"{str(person)[:60]}; {POSE_JSON_HELP}") from None
     if kp.shape != (17, 3):
-        raise InputError(f"frame {t}: DisCo keypoints must be 17 × [x, y, score] (COCO-17), got {kp.shape}")
+        raise InputError(f"frame {t}: a person must be 17 keypoints × [x, y, score] (COCO-17), got "
+                         f"{str(person)[:60]} (shape {kp.shape}); {POSE_JSON_HELP}")
     return kp
 
 
@@ -383,7 +386,9 @@ def _parse_pose_obj(obj, canvas, fps, units) -> PoseSequence:
         if all("canvas_width" in f and "canvas_height" in f for f in frames):
             return PoseSequence.from_pose_keypoint(frames, units=units, fps=fps)
         if canvas is None:
-            raise InputError("OpenPose JSON does not say its frame size: give the canvas (--canvas WxH)")
+            raise InputError("OpenPose JSON does not say its frame size: give the canvas, the size of the video "
+                             "the poses came from (canvas_width / canvas_height on Pose Sequence, --canvas WxH on "
+                             "the command line)")
         return PoseSequence.from_openpose_json(frames, canvas, fps)
     if isinstance(obj, dict) and obj and all(isinstance(v, list) for v in obj.values()) \
             and "keypoints" not in obj:
@@ -391,8 +396,9 @@ def _parse_pose_obj(obj, canvas, fps, units) -> PoseSequence:
         obj = [obj[k] for k in sorted(obj)]
     _disco_frames(obj)  # not pose JSON at all is said before asking for a canvas
     if canvas is None:
-        raise InputError("DisCo pose JSON does not carry the frame size: give the canvas (--canvas WxH), "
-                         "the size of the video the poses came from")
+        raise InputError("DisCo pose JSON does not carry the frame size: give the canvas, the size of the video "
+                         "the poses came from (canvas_width / canvas_height on Pose Sequence, --canvas WxH on the "
+                         "command line)")
     return PoseSequence.from_disco_json(obj, canvas, fps)
 
 
@@ -400,7 +406,7 @@ def parse_pose_text(text: str, canvas=None, fps=None, units: str = "normalized")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise InputError(f"pose text is not valid JSON ({e}); give DisCo, OpenPose or POSE_KEYPOINT JSON") from None
+        raise InputError(f"pose text is not valid JSON ({e}); {POSE_JSON_HELP}") from None
     return parse_pose_obj(obj, canvas, fps, units)
 
 

@@ -4,6 +4,7 @@ generated frames in the source, so the sound can be cut to match."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -59,6 +60,11 @@ def detect_video(source, backend: str = "builtin", models_dir=None, start: int =
         seq = detect_pose_stream(iter_frames(source, max_side, start, stop), (info.width, info.height), backend,
                                  models_dir, info.fps, progress, total)
     except InputError as e:
+        if "no frames" in str(e) and start == 0:
+            name = f" {source}" if isinstance(source, (str, Path)) else ""
+            raise InputError(f"the driving video{name} has a video stream with 0 frames (an empty or damaged "
+                             "file): export or re-encode it again (e.g. ffmpeg -i in.mp4 -c:v libx264 out.mp4)."
+                             ) from e
         if "no frames" in str(e):
             raise InputError(f"the driving video has no frames from start_frame {start} on; use a smaller "
                              "start_frame.") from e

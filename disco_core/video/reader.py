@@ -42,15 +42,38 @@ def open_video(source):
     import av
 
     src = _rewound(source)
+    named = source if isinstance(source, (str, Path)) else getattr(source, "name", None)
+    name = f"The video {named}" if named else "The video"
     try:
         container = av.open(src, mode="r")
     except Exception as e:  # av raises many error types for broken or foreign files
-        raise InputError(f"Cannot open {source if isinstance(source, (str, Path)) else 'the video'} as a video "
-                         f"({e}). Use an mp4/mov/webm/mkv file.") from e
+        if _size(src) == 0:
+            raise InputError(f"{name} is empty (0 bytes): the upload or copy did not finish. Load the video file "
+                             "again.") from e
+        raise InputError(f"{name} cannot be opened as a video ({e}). Use an mp4/mov/webm/mkv file.") from e
     if not container.streams.video:
+        found = _streams(container)
         container.close()
-        raise InputError("The file has no video stream. Connect a video (e.g. Load Video with an mp4).")
+        raise InputError(f"{name} has no video stream (only {found}). Connect a video with pictures (e.g. Load "
+                         "Video with an mp4).")
     return container
+
+
+def _size(src) -> int | None:
+    """Bytes in a path or seekable file object (None if it cannot be told)."""
+    try:
+        if isinstance(src, str):
+            return Path(src).stat().st_size
+        here = src.seek(0, io.SEEK_END)
+        src.seek(0)
+        return here
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _streams(container) -> str:
+    kinds = [s.type for s in container.streams]
+    return ", ".join(kinds) + " streams" if kinds else "no streams"
 
 
 def stream_fps(stream) -> float:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_comfyui_server import SHARED, RUN_TIMEOUT, http_client, prepared, server  # noqa: F401 (server: a fixture)
+from comfy_server import SHARED
+from test_comfyui_server import RUN_TIMEOUT, http_client, prepared, server  # noqa: F401 (server: a fixture)
 
 pytestmark = pytest.mark.integration
 RUNS, RSS_GROWTH_LIMIT = 20, 64 * 2**20  # bytes the server may grow over runs 6..20 (after warm-up)
@@ -32,6 +33,7 @@ def run(server, prompt):
         result = ("ok", entry)
     except http_client.ComfyServerError as e:
         result = ("error", str(e))
+    print('\nMSG', result[0], result[1] if result[0]=='error' else '')
     alive(server)
     return result
 

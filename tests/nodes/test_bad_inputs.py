@@ -46,6 +46,25 @@ def test_empty_video_names_the_input(nodes, core):
         nodes["DisCoPoseSequence"].build(**POSE, frames=torch.zeros(0, 64, 64, 3))
 
 
+def test_an_empty_file_and_a_file_without_pictures_name_the_file_and_the_fix(nodes, core, tmp_path):
+    """A 0-byte upload, an mp4 holding only sound and an mkv whose video stream has no frame, given as the driving
+    video. Mutations that must fail: drop the 0-byte branch of `video.reader.open_video` (the message falls back
+    to "cannot be opened"); drop the start-0 branch in `video.driving.detect_video` ("use a smaller start_frame")."""
+    from tests.media import write_sound_only
+
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(core.InputError, match=r"empty\.mp4 is empty \(0 bytes\).*Load the video file again"):
+        nodes["DisCoPoseSequence"].build(**POSE, video=str(empty))
+    song = write_sound_only(tmp_path / "song.mp4", 0.5)
+    with pytest.raises(core.InputError, match=r"song\.mp4 has no video stream \(only audio streams\).*Connect a "
+                                              r"video with pictures"):
+        nodes["DisCoPoseSequence"].build(**POSE, video=str(song))
+    hollow = write_sound_only(tmp_path / "hollow.mkv", 0.5, empty_video_stream=True)
+    with pytest.raises(core.InputError, match=r"hollow\.mkv has a video stream with 0 frames.*re-encode it"):
+        nodes["DisCoPoseSequence"].build(**POSE, video=str(hollow))
+
+
 def test_no_person_in_any_frame_is_an_error_not_black_skeletons(nodes, core):
     pytest.importorskip("mediapipe", reason='needs mediapipe: pip install "comfyui-disco[pose]"')
     with pytest.raises(core.InputError, match=r"No person was found in any of the 3 frames of frames \(detector "
@@ -99,8 +118,23 @@ def test_malformed_pose_keypoint_names_the_input(nodes, core, value):
                                   '[{"keypoints": "abc"}]', '{"frames": 3, "canvas_width": 4}', '[{"people": 5}]',
                                   "null"])
 def test_text_that_is_not_pose_json_says_what_json_is_expected(nodes, core, text):
-    with pytest.raises(core.InputError, match="JSON|keypoints|POSE_KEYPOINT"):
+    """Every message starts with the input's name and lists the JSON flavours that are read (the POSE_KEYPOINT
+    one its own structure). Mutation that must fail: drop `POSE_JSON_HELP` from `_disco_frames`' messages."""
+    with pytest.raises(core.InputError, match=r"^pose_json: .*(DisCo JSON \(\[\{\"keypoints\".*OpenPose JSON|"
+                                              r"POSE_KEYPOINT is a list)"):
         poses_from_json(nodes, text)
+
+
+def test_retarget_onto_a_photo_without_a_detectable_person_says_what_to_do(nodes, core):
+    """Mutation that must fail: drop the empty-pose check in `nodes.pose_sequence._retarget` (the core's message
+    names neither the photo nor the way out)."""
+    pytest.importorskip("mediapipe", reason='needs mediapipe: pip install "comfyui-disco[pose]"')
+    photo, mask = torch.full((1, 240, 160, 3), 0.4), torch.zeros(1, 240, 160)
+    mask[:, 40:200, 50:110] = 1
+    nobody = nodes["DisCoDisentangleImage"].disentangle(photo, mask)[0]
+    with pytest.raises(core.InputError, match=r"found no person in the reference photo.*turn retarget off"):
+        nodes["DisCoPoseSequence"].build(**{**POSE, "retarget": True}, reference=nobody,
+                                         pose_json=dance_json(2, (160, 240)), **CANVAS)
 
 
 # ---- images ----------------------------------------------------------------------------------------------
