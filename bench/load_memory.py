@@ -42,6 +42,8 @@ def main() -> None:
     p.add_argument("--max-growth", type=float, default=1.05,
                    help="exit non-zero if loading grows RSS by more than this times the weights' bytes, or leaves "
                         "a mapping of the file")
+    p.add_argument("--max-peak-gb", type=float, default=None,
+                   help="exit non-zero if the process's peak RSS after sampling exceeds this (GB, 1e9 bytes)")
     args = p.parse_args()
     sys.path.insert(0, str(args.code.resolve()))
     import torch
@@ -85,6 +87,8 @@ def main() -> None:
               f"frame-step incl. encode/decode); RSS now {rss() / GB:.2f} GB; peak RSS {peak() / GB:.2f} GB "
               f"({peak() / 2**30:.2f} GiB)")
         print("peak RSS (GB) after each phase: " + ", ".join(phases))
+        if args.max_peak_gb is not None and peak() / GB > args.max_peak_gb:
+            raise SystemExit(f"peak RSS {peak() / GB:.2f} GB exceeds --max-peak-gb {args.max_peak_gb}")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("/tmp/disco_tiny_drift.safetensors"))
     p.add_argument("--max-fp16-mean", type=float, default=0.5,
                    help="exit non-zero if fp16 frames differ from fp32 by more than this on average (0..255)")
+    p.add_argument("--max-bf16-mean", type=float, default=1.5,
+                   help="the same for bf16 (8 mantissa bits against fp16's 11: a wider bound)")
     args = p.parse_args()
     fx_dir = fixture_dir()
     ckpt = convert_checkpoint(fx_dir / "weights.safetensors", args.out, configs=fx_dir / "configs.json")
@@ -60,8 +62,9 @@ def main() -> None:
         diff = (frames[name] - frames["fp32"]).abs()
         print(f"| {name} | {errors['final_latents']:.2e} | {errors['logits_imgs']:.2e} | {diff.mean():.3f} | "
               f"{diff.max():.1f} |", flush=True)
-        if name == "fp16" and diff.mean() > args.max_fp16_mean:
-            raise SystemExit(f"fp16 drift {diff.mean():.3f} exceeds {args.max_fp16_mean}")
+        limit = {"fp16": args.max_fp16_mean, "bf16": args.max_bf16_mean}.get(name)
+        if limit is not None and diff.mean() > limit:
+            raise SystemExit(f"{name} drift {diff.mean():.3f} exceeds {limit}")
 
 
 if __name__ == "__main__":

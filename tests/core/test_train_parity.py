@@ -84,9 +84,22 @@ def test_official_set_at_full_size_is_353_tensors_309m_elements():
     model = build_model(DiscoConfig.sd_image_variations(), device="meta")
     names = official_trainable_names(model)
     tensors, elements = count(model, names)
-    assert tensors == 353 and round(elements / 1e6) == 309
+    assert tensors == 353 and elements == 309_278_272  # README: 1.2 GB as fp32
     assert not any(n.startswith(("controlnet.nets.0.", "vae.", "clip_image_encoder.")) for n in names)
     assert not any(n.startswith("controlnet.nets.1.") and "resnets.0" in n for n in names)
+
+
+def test_crossattn_kv_and_lora_sets_at_full_size_are_the_readme_sizes():
+    """README "What trains": crossattn-kv 305 tensors / 284,484,992 values; LoRA rank 4 256 tensors / 797,184
+    values (3 MB as fp32). Counted on the meta device."""
+    from disco_core import DiscoConfig, build_model
+    from disco_core.training import lora
+    from disco_core.training.trainable import count, official_trainable_names
+    model = build_model(DiscoConfig.sd_image_variations(), device="meta")
+    assert count(model, official_trainable_names(model, "crossattn-kv")) == (305, 284_484_992)
+    adapters = lora.adapters_state(lora.add_lora(model, rank=4))
+    values = sum(t.numel() for t in adapters.values())
+    assert (len(adapters), values) == (256, 797_184) and round(values * 4 / 1e6) == 3
 
 
 def test_official_set_on_tiny_model_is_the_fixture_list(fx):

@@ -46,6 +46,8 @@ def test_every_frame_is_found_where_the_player_looks_for_it(previews, tmp_path, 
 
 def test_long_clips_get_smaller_frames_not_more_pixels(previews):
     assert previews.frame_size(1080, 1920, 100) == (144, 256)
+    # README: "a clip longer than 600 frames gets smaller preview frames"
+    assert previews.frame_size(1080, 1920, 600) == (144, 256) and previews.frame_size(1080, 1920, 601)[1] < 256
     small = previews.frame_size(1080, 1920, 1800)  # a 60 s TikTok at 30 fps
     assert small[1] < 256 and small[1] >= previews.MIN_SIDE
     assert 1800 * small[0] * small[1] <= 1.05 * previews.FULL_SIZE_FRAMES * 144 * 256
