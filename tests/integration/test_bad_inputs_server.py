@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from comfy_server import SHARED
-from test_comfyui_server import FRAMES, RUN_TIMEOUT, http_client, prepared, server  # noqa: F401 (server: a fixture)
+from test_comfyui_server import FRAMES, RUN_TIMEOUT, cancel_at_first_sampler_step, http_client, prepared, server  # noqa: F401 (server: a fixture)
 
 pytestmark = pytest.mark.integration
 RUNS, RUN_SIZE = 20, 256
@@ -221,7 +221,6 @@ def ran(entry, node: str) -> bool:
 def test_cancel_mid_sampling_then_a_normal_run_loses_nothing(server, tmp_path):
     """A long run cancelled at its first sampler step ends as interrupted; the next normal run executes the
     sampler again and saves the same video as the same run before the cancel (a different seed gives another)."""
-    client = server["client"]
     normal = prepared(server, "pose_from_keypoints")
     sampler = http_client.find_node(normal, "DisCo Sampler")
     http_client.set_input(normal, "DisCo Sampler", "seed", 77)
@@ -229,19 +228,7 @@ def test_cancel_mid_sampling_then_a_normal_run_loses_nothing(server, tmp_path):
     assert kind == "ok", before
     long = json.loads(json.dumps(normal))
     http_client.set_input(long, "DisCo Sampler", "steps", 400)
-    ws = client.connect()
-    if ws is None:
-        pytest.skip("websocket-client is needed to see the sampler start")
-    try:
-        prompt_id = client.queue(long)
-
-        def interrupt_on_first_step(kind, data):
-            if kind == "progress" and data.get("node") == sampler:
-                client.interrupt()
-        with pytest.raises(http_client.ComfyServerError, match="interrupted at node"):
-            client.wait(prompt_id, on_event=interrupt_on_first_step, timeout=RUN_TIMEOUT, ws=ws)
-    finally:
-        ws.close()
+    cancel_at_first_sampler_step(server, long)
     alive(server)
     kind, after = run(server, normal)
     assert kind == "ok" and ran(after, sampler), after
