@@ -26,7 +26,7 @@ WIDTH = 320
 # own margin, so the node stays inside its group and clear of the note under it; narrower than the others, so
 # that room does not make the Save column the tallest (a taller workflow is fitted on screen at a zoom where the
 # frontend stops drawing text).
-SAVE_VIDEO_WIDTH, PORTRAIT, VIDEO_MARGIN = 240, 16 / 9, 20
+SAVE_VIDEO_WIDTH, PORTRAIT, VIDEO_MARGIN = 240, 16 / 9, 24  # margin: measured 22 px in the 1.27 frontend
 WIDTH_OF = {"DisCoPoseSequence": 380, "DisCoSampler": 380, "SaveVideo": SAVE_VIDEO_WIDTH}
 PICTURE = {"LoadImage": 230, "LoadVideo": 210, "DisCoPoseSequence": 210, "DisCoSampler": 210,  # previews
            "SaveVideo": math.ceil(SAVE_VIDEO_WIDTH * PORTRAIT) + VIDEO_MARGIN}

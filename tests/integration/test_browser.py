@@ -321,6 +321,10 @@ def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, se
       const video = window.app.graph.nodes.find(n => n.type === 'SaveVideo').videoContainer?.querySelector('video');
       return video?.readyState >= 2 && [video.videoWidth, video.videoHeight]; }""", timeout=60_000).json_value()
     assert saved == [72, 128]
+    room = next(n["size"] for n in json.loads((ROOT / "workflows" / "dance_basic.json").read_text())["nodes"]
+                if n["type"] == "SaveVideo")
+    grown = page.evaluate("window.app.graph.nodes.find(n => n.type === 'SaveVideo').size[1]")
+    assert grown <= room[1]  # the saved layout already had room for the preview
     page.evaluate("window.app.canvas.setDirty(true, true)")
     page.wait_for_timeout(500)
     regions = save_screenshot(page, shots / "dance_basic.png")
