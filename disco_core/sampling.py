@@ -90,6 +90,31 @@ def _controlnet(net, x, t, ehs, cond, scale):
     return list(down), mid
 
 
+def predict_noise(model, x, t, ehs, pose, background, pose_scale: float, background_scale: float, trace=None):
+    """The UNet's noise prediction with both ControlNets' scaled residuals summed and added (`trace`: record
+    each branch's residuals, their sum and the raw prediction under the parity fixtures' step-0 names)."""
+    branches = []
+    if pose_scale != 0:  # a branch at scale 0 adds exactly nothing: skip its network
+        branches.append(("pose", _controlnet(model.pose_controlnet, x, t, ehs, pose, pose_scale)))
+    if background_scale != 0:
+        branches.append(("background", _controlnet(model.background_controlnet, x, t, ehs, background,
+                                                   background_scale)))
+    down, mid = None, None
+    for _, (d, m) in branches:
+        down = d if down is None else [a + b for a, b in zip(down, d)]
+        mid = m if mid is None else mid + m
+    eps = model.unet(x, t, encoder_hidden_states=ehs, down_block_additional_residuals=down,
+                     mid_block_additional_residual=mid, return_dict=False)[0]
+    if trace:
+        for name, (d, m) in branches + [("sum", (down or [], mid))]:
+            for j, r in enumerate(d):
+                trace(f"step0_controlnet_{name}_down{j}", r)
+            if m is not None:
+                trace(f"step0_controlnet_{name}_mid", m)
+        trace("step0_noise_pred_raw", eps)
+    return eps
+
+
 @torch.no_grad()
 def denoise(model: DiscoModel, latents: torch.Tensor, cond: Conditioning, *, scheduler,
             num_inference_steps: int, guidance_scale: float, pose_scale: float = 1.0,
@@ -123,27 +148,10 @@ def denoise(model: DiscoModel, latents: torch.Tensor, cond: Conditioning, *, sch
             if should_cancel is not None and should_cancel():
                 raise Cancelled("sampling was cancelled")
             x = to_memory_format(scheduler.scale_model_input(two(latents), t), speed)
-            branches = []
-            # A branch at scale 0 adds exactly nothing: skip its network.
-            if pose_scale != 0:
-                branches.append(("pose", _controlnet(model.pose_controlnet, x, t, ehs, pose, pose_scale)))
-            if background_scale != 0:
-                branches.append(("background", _controlnet(model.background_controlnet, x, t, ehs, bg,
-                                                           background_scale)))
-            down, mid = None, None
-            for _, (d, m) in branches:
-                down = d if down is None else [a + b for a, b in zip(down, d)]
-                mid = m if mid is None else mid + m
-            eps = model.unet(x, t, encoder_hidden_states=ehs, down_block_additional_residuals=down,
-                             mid_block_additional_residual=mid, return_dict=False)[0]
-            if trace and i == 0:
+            step0_trace = trace if (trace and i == 0) else None
+            if step0_trace:
                 trace("unet_input_step0", x)
-                for name, (d, m) in branches + [("sum", (down or [], mid))]:
-                    for j, r in enumerate(d):
-                        trace(f"step0_controlnet_{name}_down{j}", r)
-                    if m is not None:
-                        trace(f"step0_controlnet_{name}_mid", m)
-                trace("step0_noise_pred_raw", eps)
+            eps = predict_noise(model, x, t, ehs, pose, bg, pose_scale, background_scale, step0_trace)
             if do_cfg:
                 eps_uncond, eps_cond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)

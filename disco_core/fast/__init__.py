@@ -11,7 +11,7 @@ import dataclasses
 
 import torch
 
-from .conditioning import precomputed_conditioning
+from .conditioning import EmbeddingCache, precomputed_conditioning, using_conditioning
 from .context_kv import shared_context_kv
 
 
@@ -65,17 +65,24 @@ def _set_memory_format(modules, channels_last: bool) -> None:
 
 
 @contextlib.contextmanager
-def sampling_context(model, speed: Speed, context: torch.Tensor, groups: int, branches, copies: int):
-    """Set up one chunk's sampling: `context` the UNet/ControlNet tokens ([groups * B, N, C]); `branches` the
-    `(controlnet, condition [B, ...])` pairs that run; `copies` how many times the batch is repeated (CFG: 2)."""
-    nets = [net for net, _ in branches]
+def prepared_networks(model, speed: Speed, context, groups: int, nets):
+    """Memory format, compilation and (if on) the cross-attention K/V cache for the UNet and `nets` (the
+    ControlNets that run), for as long as the same CLIP tokens are sampled: `context` the tokens tensor passed to
+    the networks ([groups * B, N, C]), or a list of them for batches of different sizes."""
     _set_memory_format([model.unet, *model.controlnet.nets], speed.channels_last)
     _set_compiled([model.unet, *model.controlnet.nets], speed.compile, speed.compile_backend)
     with contextlib.ExitStack() as stack:
-        if speed.cache_conditioning:
-            stack.enter_context(precomputed_conditioning(branches, copies))
         if speed.cache_context_kv:
             stack.enter_context(shared_context_kv([model.unet, *nets], context, groups))
+        yield
+
+
+@contextlib.contextmanager
+def sampling_context(model, speed: Speed, context: torch.Tensor, groups: int, branches, copies: int):
+    """Set up one chunk's sampling: `context` the UNet/ControlNet tokens ([groups * B, N, C]); `branches` the
+    `(controlnet, condition [B, ...])` pairs that run; `copies` how many times the batch is repeated (CFG: 2)."""
+    with prepared_networks(model, speed, context, groups, [net for net, _ in branches]), \
+            (precomputed_conditioning(branches, copies) if speed.cache_conditioning else contextlib.nullcontext()):
         yield
 
 
@@ -83,4 +90,5 @@ def to_memory_format(x: torch.Tensor, speed: Speed) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if speed.channels_last and x.ndim == 4 else x
 
 
-__all__ = ["COMPILED", "OFFICIAL_ORDER", "Speed", "sampling_context", "to_memory_format"]
+__all__ = ["COMPILED", "OFFICIAL_ORDER", "EmbeddingCache", "Speed", "prepared_networks", "sampling_context",
+           "to_memory_format", "using_conditioning"]
