@@ -10,12 +10,13 @@ from .sampling import denoise_windows
 from .windows import WindowPlan, plan_windows
 
 
-def run_temporal(fx, model, *, uncond=None, pose_scale=None, background_scale=None, speed=None,
-                 plan: WindowPlan | None = None, windows_per_batch: int = 1) -> dict[str, torch.Tensor]:
+def run_temporal(fx, model, *, uncond=None, pose_scale=None, background_scale=None, plan: WindowPlan | None = None,
+                 **sampler_options) -> dict[str, torch.Tensor]:
     """-> our tensors under the fixture's names, in its (b, c, f, h, w) layout where it uses one.
 
-    `plan` (default: one window of all the fixture's frames, the official clip), `windows_per_batch` and
-    `speed` let tests run the fixture through several windows and either execution order."""
+    `plan` (default: one window of all the fixture's frames, the official clip) and `sampler_options` (of
+    `denoise_windows`: speed, windows_per_batch, ...) let tests run the fixture through several windows and
+    either execution order."""
     num_frames = int(fx.meta["nframes"])
     ours: dict[str, torch.Tensor] = {}
     trace = ours.__setitem__
@@ -26,7 +27,7 @@ def run_temporal(fx, model, *, uncond=None, pose_scale=None, background_scale=No
         latents = denoise_windows(
             model, noise, plan or plan_windows(num_frames, window=num_frames, overlap=0), tokens=run.tokens,
             uncond=run.uncond, pose_for=lambda frames: poses[frames], background=run.background,
-            windows_per_batch=windows_per_batch, speed=speed, trace=trace, **run.sampler_kwargs)
+            trace=trace, **run.sampler_kwargs, **sampler_options)
         frames = decode(model, latents, trace)
     ours["logits_img_seq"] = frames
     for name, theirs in fx.outputs.items():  # frames folded into the batch -> the official 5-D layout
