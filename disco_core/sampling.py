@@ -84,6 +84,16 @@ def _step_kwargs(scheduler, eta: float, generator) -> dict:
     return kwargs
 
 
+def scheduler_step(scheduler, eps, t, latents, step_kwargs: dict, i: int, trace=None):
+    """One scheduler step -> (the next latents, the scheduler's estimate of the clean latents or None); `trace`
+    records the step's noise prediction and latents under the parity fixtures' names."""
+    out = scheduler.step(eps, t, latents, **step_kwargs)
+    if trace:
+        trace(f"step{i}_noise_pred", eps)
+        trace(f"step{i}_latents", out.prev_sample)
+    return out.prev_sample, getattr(out, "pred_original_sample", None)
+
+
 def _controlnet(net, x, t, ehs, cond, scale):
     down, mid = net(x, t, encoder_hidden_states=ehs, controlnet_cond=cond, conditioning_scale=scale,
                     return_dict=False)
@@ -155,13 +165,8 @@ def denoise(model: DiscoModel, latents: torch.Tensor, cond: Conditioning, *, sch
             if do_cfg:
                 eps_uncond, eps_cond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-            out = scheduler.step(eps, t, latents, **step_kwargs)
-            latents = out.prev_sample
-            if trace:
-                trace(f"step{i}_noise_pred", eps)
-                trace(f"step{i}_latents", latents)
+            latents, x0 = scheduler_step(scheduler, eps, t, latents, step_kwargs, i, trace)
             if on_step is not None:
-                x0 = getattr(out, "pred_original_sample", None)
                 on_step(StepInfo(step=i, num_steps=len(scheduler.timesteps), latents=latents, x0=x0,
                                  **(step_info or {"chunk": 0, "num_chunks": 1, "frames": range(latents.shape[0])})))
     if trace:

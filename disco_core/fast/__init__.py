@@ -19,8 +19,10 @@ from .context_kv import shared_context_kv
 class Speed:
     """Execution choices that leave the sampler's outputs unchanged (same math; fp32 summation order may differ
     in the last bits, see the tests' tolerances)."""
-    cache_conditioning: bool = True   # ControlNet conditioning embeddings once per chunk, not per step and half
-    cache_context_kv: bool = True     # cross-attention K/V of the constant CLIP tokens once per chunk
+    # ControlNet conditioning embeddings once per chunk (temporal: per batch of windows, kept between steps up
+    # to a memory budget), not per step and CFG half
+    cache_conditioning: bool = True
+    cache_context_kv: bool = True     # cross-attention K/V of the constant CLIP tokens once per chunk (temporal: video)
     channels_last: bool = False       # NHWC activations/weights for the UNet and ControlNets (GPU convs)
     # torch.compile mode for the UNet/ControlNet blocks ("default", "max-autotune", "reduce-overhead" = CUDA
     # graphs), None = eager. Compiled code is kept on the blocks and reused by later calls of the same shapes.

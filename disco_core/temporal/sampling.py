@@ -17,11 +17,13 @@ import torch
 from ..errors import Cancelled
 from .. import sampling
 from ..fast import EmbeddingCache, Speed, prepared_networks, to_memory_format, using_conditioning
-from ..sampling import StepInfo, _step_kwargs
+from ..sampling import StepInfo, _step_kwargs, scheduler_step
 from .windows import WindowPlan
 
-# ControlNet conditioning embeddings kept between steps (256 MiB: 100 frames of both ControlNets at 256^2 fp32).
-DEFAULT_EMBEDDING_CACHE_MB = 256
+# ControlNet conditioning embeddings kept between steps: 64 MiB holds the pose embeddings of ~50 frames at 256^2
+# fp32 (320 x 32 x 32 floats each), ~200 at 128^2. Past it they are computed once per step (for both CFG halves);
+# at full size an embedding is ~1 % of a step, so a larger budget would buy little for its memory.
+DEFAULT_EMBEDDING_CACHE_MB = 64
 
 
 @dataclasses.dataclass
@@ -122,13 +124,8 @@ def denoise_windows(model, latents: torch.Tensor, plan: WindowPlan, *, tokens: t
                     on_step(_info(i, num_steps, b, len(batches), frames, latents[index], None,
                                   (i * len(plan.starts)) + ks[-1] + 1, num_steps * len(plan.starts)))
             eps = (eps_sum / weight_sum[:, None, None, None]).to(dtype)
-            out = scheduler.step(eps, t, latents, **step_kwargs)
-            latents = out.prev_sample
-            if trace:
-                trace(f"step{i}_noise_pred", eps)
-                trace(f"step{i}_latents", latents)
+            latents, x0 = scheduler_step(scheduler, eps, t, latents, step_kwargs, i, trace)
             if on_step is not None:
-                x0 = getattr(out, "pred_original_sample", None)
                 index = torch.tensor(frames, device=latents.device)
                 on_step(_info(i, num_steps, len(batches) - 1, len(batches), frames, latents[index],
                               None if x0 is None else x0[index], (i + 1) * len(plan.starts),

@@ -188,7 +188,7 @@ def _run_counted(fx, model, **kw):
     return out, embeddings["n"], keys["n"]
 
 
-@pytest.mark.parametrize("windows_per_batch,cache_mb,embedding_calls", [(1, 256, 3 + 1), (2, 256, 2 + 2),
+@pytest.mark.parametrize("windows_per_batch,cache_mb,embedding_calls", [(1, 64, 3 + 1), (2, 64, 2 + 2),
                                                                         (2, 0, 2 * 2 * 4)],
                          ids=["window-per-batch", "two-windows-per-batch", "embeddings-past-budget"])
 def test_windowed_temporal_sampler_gives_the_official_order_frames_exactly(
