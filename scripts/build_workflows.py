@@ -18,9 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workflow_layout as layout  # noqa: E402 - scripts/ is not a package
 
+sys.path.insert(0, str(ROOT))
+from tests.synthetic_inputs import dance_json  # noqa: E402 - the generated dancer the tests use too
+
 OUT_UI, OUT_API = ROOT / "workflows", ROOT / "workflows" / "api"
 CORE_NODES = ROOT / "tests" / "nodes" / "core_nodes.json"
-SHARED = ROOT.parent / "shared" / "data"
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CHECKPOINT = "disco_moretiktok_cfg.safetensors"
 TEMPORAL_CHECKPOINT = "disco_temporal_moretiktok_cfg.safetensors"  # DisCo w/ temporal module, converted
@@ -249,10 +251,11 @@ def background_swap(defs) -> Graph:
 
 
 def pose_keypoint_json() -> str:
-    """Nine real frames (DisCo demo sequence 002, 604x1080) as POSE_KEYPOINT JSON, normalised coordinates."""
+    """A generated dancer (tests/synthetic_inputs.py: a figure waving its arms, 12 frames, 604x1080) as
+    POSE_KEYPOINT JSON, normalised coordinates. Generated, not taken from ../shared/data: the workflow is shipped."""
     parse_pose_text = importlib.import_module("disco_workflow_pack.disco_core.pose").parse_pose_text
-    files = sorted((SHARED / "sequences" / "002" / "openpose_json").glob("*.json"))
-    seq = parse_pose_text(json.dumps([json.loads(f.read_text()) for f in files]), canvas=(604, 1080))
+    canvas = (604, 1080)
+    seq = parse_pose_text(dance_json(12, canvas), canvas=canvas)
     frames = seq.to_pose_keypoint()
     for frame in frames:  # keep the text short: body only, 4 decimals
         for person in frame["people"]:

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.paths import HAVE_SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = json.loads((Path(__file__).parent / "core_nodes.json").read_text())["nodes"]
@@ -114,10 +113,6 @@ def test_workflows_are_what_the_generator_writes(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("build_workflows", ROOT / "scripts" / "build_workflows.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    if not HAVE_SHARED_DATA:  # the embedded poses come from ../shared/data: check everything else
-        shipped = json.loads((ROOT / "workflows" / "api" / "pose_from_keypoints.json").read_text())
-        text = next(n["inputs"]["pose_json"] for n in shipped.values() if n["class_type"] == "DisCoPoseSequence")
-        monkeypatch.setattr(build, "pose_keypoint_json", lambda: text)
     monkeypatch.setattr(build, "OUT_UI", tmp_path)
     monkeypatch.setattr(build, "OUT_API", tmp_path / "api")
     build.main()
