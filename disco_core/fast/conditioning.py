@@ -60,13 +60,11 @@ class EmbeddingCache:
     def __init__(self, budget_bytes: int):
         self.budget, self.used = budget_bytes, 0
         self.values: dict = {}
-        self.computed = 0   # embeddings computed (for tests and benchmarks)
 
     def get(self, key, net, cond: torch.Tensor) -> torch.Tensor:
         value = self.values.get(key)
         if value is None:
             value = net.controlnet_cond_embedding(cond)
-            self.computed += 1
             size = value.numel() * value.element_size()
             if self.used + size <= self.budget:
                 self.values[key] = value
