@@ -25,8 +25,9 @@ def accuracy():
 @pytest.mark.shared_data
 def test_builtin_pck_on_real_full_frames(accuracy):
     """README: PCK@0.1 0.953, PCK@0.2 1.0 (the hip offsets HIP_DOWN/HIP_OUT were fitted on these frames; the
-    close-up fixes must not cost anything here). Mutation that must fail: `HIP_DOWN = 0` (PCK@0.1 0.915), or
-    the upper-arm floor built from the forearms (landmarks 13-15 / 14-16) instead (PCK@0.1 0.932)."""
+    close-up fixes must not cost anything here). Mutations that must fail: `HIP_DOWN = 0` (PCK@0.1 0.915), or
+    the arm floor taken from the forearms (UPPER_ARMS = ((13, 15), (14, 16)), MIN_TORSO_PER_UPPER_ARM =
+    0.288 / 0.146, Drillis & Contini's forearm): 0.885 / 0.940, the hips pushed below OpenPose's."""
     assert accuracy["full_joints"] == 234
     assert accuracy["full_pck01"] >= 0.95 and accuracy["full_pck02"] == 1.0
 
