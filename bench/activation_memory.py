@@ -74,14 +74,19 @@ def main(argv=None) -> int:
         poses = torch.rand(batch, 3, size, size)
         measured = peak_during(lambda: animate(model, photo, mask, poses, height=size, width=size,
                                                num_inference_steps=1, guidance_scale=cfg, frames_per_batch=batch))
-        rows.append((batch, size, cfg, measured))
         est = activation_bytes(batch, size, size, dtype, cfg)
+        rows.append((batch, size, cfg, measured, est))
         print(f"frames {batch} size {size} cfg {cfg}: peak above weights {measured / 2**20:8.1f} MiB   "
               f"estimate {est / 2**20:8.1f} MiB", flush=True)
-    terms = np.array([fit_terms(b, s, s, dtype, c) for b, s, c, _ in rows])
-    coef, *_ = np.linalg.lstsq(terms, np.array([m for *_, m in rows], float), rcond=None)
+    terms = np.array([fit_terms(b, s, s, dtype, c) for b, s, c, *_ in rows])
+    coef, *_ = np.linalg.lstsq(terms, np.array([m for _, _, _, m, _ in rows], float), rcond=None)
     print("least-squares coefficients (fixed bytes, per denoise latent px-byte, per decoded latent px-byte):",
           [round(float(c), 1) for c in coef])
+    under = [r[:3] for r in rows if r[4] < r[3]]
+    if under:  # the estimate is what ComfyUI keeps free: it must cover every measured peak
+        print(f"FAIL: activation_bytes is below the measured peak for (frames, size, cfg) {under}")
+        return 1
+    print("activation_bytes covers every measured peak")
     return 0
 
 

@@ -3,7 +3,8 @@
   python bench/finetune.py --model tiny --device cpu                      # tiny fixture model, every set
   python bench/finetune.py --model sd15 --device cuda --dtype fp16 --batch 8 --size 256    # full size, GPU
   flock /work/wt/.heavy.lock python bench/finetune.py --model sd15 --device cpu --dtype bf16 --batch 1 2 \\
-        --sets official --steps 1 --warmup 0                               # full size on CPU: memory per sample
+        --sets official --steps 1 --warmup 0 --size 256        # full size on CPU: memory per sample, projected
+                                                                 # to a GPU at --project-batch 8 (fits --fits-gib?)
 Random weights (norms at 1, biases 0): speed and memory do not depend on the values. Peak memory: CUDA
 max_memory_allocated on a GPU; on the CPU the process's peak RSS (includes Python, libraries and the model).
 Prints one JSON line per (set, batch); results go to bench/RESULTS.md by hand.
@@ -116,15 +117,58 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--rank", type=int, default=4)
     p.add_argument("--no-checkpointing", action="store_true")
+    p.add_argument("--project-batch", type=int, default=8,
+                   help="CPU runs at 2+ batch sizes: project GPU memory at this batch and check it fits --fits-gib")
+    p.add_argument("--fits-gib", type=float, default=22.35, help="a 24 GB card's usable memory")
     p.add_argument("--one", nargs=2, metavar=("SET", "BATCH"), help=argparse.SUPPRESS)  # child process
     args = p.parse_args()
     if args.one:
         print(json.dumps(measure(args, args.one[0], int(args.one[1]))), flush=True)
         return
+    failed = False
     for trainable in args.sets:  # a fresh process each, so peak memory is that run's alone
+        rows = []
         for batch in args.batch:
             child = [a for a in sys.argv[1:]]
-            subprocess.run([sys.executable, __file__, *child, "--one", trainable, str(batch)], check=True)
+            done = subprocess.run([sys.executable, __file__, *child, "--one", trainable, str(batch)], check=True,
+                                  capture_output=True, text=True)
+            line = done.stdout.strip().splitlines()[-1]
+            print(line, flush=True)
+            rows.append(json.loads(line))
+        if args.project_batch and len(rows) >= 2 and not args.device.startswith("cuda"):
+            failed |= not project(args, rows)
+    if failed:
+        sys.exit(1)
+
+
+# What a GPU holds besides weights, trained state and activations (CUDA context, cuBLAS/cuDNN workspaces): an
+# allowance, not a measurement.
+GPU_CONTEXT_GIB = 1.0
+
+
+def project(args, rows: list[dict]) -> bool:
+    """GPU memory at --project-batch from CPU runs at two or more batch sizes: the weights in the GPU dtype (CLIP
+    in fp32) and 18 bytes per trained value (fp32 master, fp32 gradient, two AdamW moments, the autocast copy
+    in fp16), counted; per-sample activations measured as the slope of peak RSS over the batch size (CPU
+    autocast in bf16 has the fp16 element size); plus GPU_CONTEXT_GIB. True when it fits --fits-gib."""
+    from disco_core import DiscoConfig
+    from disco_core.model import DiscoModel
+    cfg = DiscoConfig.sd_image_variations() if args.model == "sd15" else DiscoConfig.from_file(TINY / "configs.json")
+    with torch.device("meta"):
+        meta = DiscoModel(cfg)
+    weights = sum(p.numel() * (4 if name.startswith("clip_image_encoder.") else 2)
+                  for name, p in meta.named_parameters())
+    (b0, m0), (b1, m1) = (rows[0]["batch"], rows[0]["peak_memory_mb"]), (rows[-1]["batch"], rows[-1]["peak_memory_mb"])
+    per_sample = max(0.0, (m1 - m0) / (b1 - b0)) * 2**20
+    trained = rows[0]["trained_elements"] * 18
+    total = weights + trained + args.project_batch * per_sample + GPU_CONTEXT_GIB * 2**30
+    fits = total <= args.fits_gib * 2**30
+    print(f"{rows[0]['trainable']}: activations {per_sample / 2**20:.0f} MiB per sample (CPU peak RSS {m0} MiB at "
+          f"batch {b0}, {m1} MiB at batch {b1}); projected GPU memory at batch {args.project_batch}: weights "
+          f"{weights / 2**30:.2f} GiB + trained state {trained / 2**30:.2f} GiB + activations "
+          f"{args.project_batch * per_sample / 2**30:.2f} GiB + context {GPU_CONTEXT_GIB:.2f} GiB = "
+          f"{total / 2**30:.2f} GiB: {'fits' if fits else 'DOES NOT FIT'} {args.fits_gib} GiB", flush=True)
+    return fits
 
 
 if __name__ == "__main__":

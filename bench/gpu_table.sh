@@ -25,3 +25,5 @@ run --dtypes fp16 --sizes 512 --batches 1,8,best --modes official,default --step
 run --dtypes fp16,bf16 --sizes 256 --batches 1,32 --modes official,compiled,compiled-cudagraphs --steps 10
 # Temporal model: 16-frame windows folded into the batch.
 run --variant temporal --dtypes fp16 --sizes 256 --batches 16,32 --modes official,default --steps 5
+# Temporal model: the windowed sampler over 64 frames (5 windows of 16 overlapping by 4), 2 windows per call.
+run --variant temporal --dtypes fp16 --sizes 256 --batches 64 --window 16 --overlap 4 --windows-per-batch 2 --modes official,default --steps 5

@@ -83,10 +83,10 @@ def joint_errors(pred17: np.ndarray, ref17: np.ndarray) -> np.ndarray:
 def evaluate(data: Path = DEFAULT_DATA, hip_positions=HIP_POSITIONS) -> dict:
     """PCK on full frames and close-ups, per-joint-type hip error, and mask IoU on close-ups."""
     from disco_core.pose.detect import detect_poses
-    from disco_core.pose.keypoints import OPENPOSE18_TO_COCO17
+    from disco_core.pose.keypoints import OPENPOSE18_NAMES, OPENPOSE18_TO_COCO17
     from disco_core.segment import segment_person
 
-    full_err, crop_err, hip_dy, ious = [], [], [], []
+    full_err, crop_err, crop_joint, hip_dy, ious = [], [], [], [], []
     for seq_dir in sorted((data / "sequences").iterdir()):
         frames, kps, masks = load_sequence(seq_dir)
         pred = detect_poses(frames).keypoints[:, OPENPOSE18_TO_COCO17]
@@ -97,15 +97,19 @@ def evaluate(data: Path = DEFAULT_DATA, hip_positions=HIP_POSITIONS) -> dict:
                 img, ref, mask = crop(frames[t], kps[t], masks[t], closeup_window(kps[t], w, h, hip_at))
                 p = detect_poses(img).keypoints[0, OPENPOSE18_TO_COCO17]
                 crop_err.append(joint_errors(p, ref))
+                crop_joint.append(np.flatnonzero((ref[:, 0] >= 0) & (ref[:, 1] >= 0)))  # COCO index of each error
                 torso = np.linalg.norm((ref[L_SHO, :2] + ref[R_SHO, :2]) / 2 - ref[[L_HIP, R_HIP], :2].mean(0))
                 hip_dy += list((p[[L_HIP, R_HIP], 1] - ref[[L_HIP, R_HIP], 1]) / torso)
                 pm = segment_person(img) > 0.5
                 ious.append((pm & mask).sum() / (pm | mask).sum())
-    full, crops = np.concatenate(full_err), np.concatenate(crop_err)
+    full, crops, joint = np.concatenate(full_err), np.concatenate(crop_err), np.concatenate(crop_joint)
     pck = lambda e, a: float((e <= a).mean())  # noqa: E731
+    # close-up joints outside PCK@0.1 / @0.2, by COCO joint name (where the close-up errors are)
+    misses = {OPENPOSE18_NAMES[OPENPOSE18_TO_COCO17[j]]: (int((e > 0.1).sum()), int((e > 0.2).sum()))
+              for j, e in ((j, crops[joint == j]) for j in range(17)) if (e > 0.1).any()}
     return {"full_pck01": pck(full, 0.1), "full_pck02": pck(full, 0.2), "full_joints": len(full),
             "crop_pck01": pck(crops, 0.1), "crop_pck02": pck(crops, 0.2), "crop_joints": len(crops),
-            "crops": len(ious), "hip_dy_median": float(np.nanmedian(hip_dy)),
+            "crops": len(ious), "crop_misses": misses, "hip_dy_median": float(np.nanmedian(hip_dy)),
             "hip_dy_range": (float(np.nanmin(hip_dy)), float(np.nanmax(hip_dy))),
             "crop_iou_min": float(np.min(ious)), "crop_iou_mean": float(np.mean(ious))}
 
@@ -119,6 +123,7 @@ def main(argv=None) -> int:
     print(f"full frames: PCK@0.1 {r['full_pck01']:.3f}  PCK@0.2 {r['full_pck02']:.3f}  ({r['full_joints']} joints)")
     print(f"close-ups:   PCK@0.1 {r['crop_pck01']:.3f}  PCK@0.2 {r['crop_pck02']:.3f}  ({r['crop_joints']} joints, "
           f"{r['crops']} crops)")
+    print("close-up joints missed at 0.1 / 0.2: " + ", ".join(f"{n} {a}/{b}" for n, (a, b) in r["crop_misses"].items()))
     print(f"close-up hips vs OpenPose (torso lengths, + = lower): median {r['hip_dy_median']:+.3f}, "
           f"range {r['hip_dy_range'][0]:+.3f} .. {r['hip_dy_range'][1]:+.3f}")
     print(f"close-up person mask IoU: min {r['crop_iou_min']:.3f}  mean {r['crop_iou_mean']:.3f}")

@@ -5,9 +5,15 @@ each speed-up measured against the official execution order in the same run.
   python bench/sampler.py --model sd15 --device cpu --batches 1 --steps 2 --modes official,default
   python bench/sampler.py --model sd15 --device cuda --dtypes fp16,bf16 --batches 1,8,32,best --sizes 256,512
   python bench/sampler.py --model sd15 --device cuda --variant temporal --batches 16,32   # 16-frame windows
+  python bench/sampler.py --model tiny --variant temporal --sizes 64 --batches 40 --window 16 --overlap 4
+                                          # the windowed sampler over a 40-frame video (3 windows, fused per step)
 
 What is timed: the denoising loop (UNet + both ControlNets + scheduler, CFG 1.5, DDIM) on a batch of frames with
 random inputs and random weights (speed does not depend on their values), after a warm-up call of the same shape.
+Temporal model: its networks on clips of min(batch, 16) frames, or with `--window` the windowed sampler
+(disco_core/temporal/sampling.py) over a video of `batch` frames (one background image, as the pipeline runs it);
+frames/s and ms per frame-step count the video's frames (overlapping windows compute some frames twice, and
+TFLOP/s counts only one evaluation per frame).
 `--steps` steps are timed and frames/s is reported for `--report-steps` (50, the official count) steps.
 Useful FLOP per frame-step are counted once with torch's FLOP counter in the official order (conditioning
 embeddings and cross-attention K/V recomputed every step, both CFG halves); achieved TFLOP/s divides those
@@ -50,16 +56,18 @@ MODES = {
 }
 
 
-def tiny_configs() -> Path:
-    for path in (ROOT / "tests" / "fixtures" / "parity" / "image" / "configs.json",
-                 ROOT.parent / "shared" / "reference" / "parity" / "image" / "configs.json"):
+def tiny_configs(case: str = "image") -> Path:
+    for path in (ROOT / "tests" / "fixtures" / "parity" / case / "configs.json",
+                 ROOT.parent / "shared" / "reference" / "parity" / case / "configs.json"):
         if path.is_file():
             return path
-    raise SystemExit("tiny model configs not found (tests/fixtures/parity/image or ../shared/reference)")
+    raise SystemExit(f"tiny model configs not found (tests/fixtures/parity/{case} or ../shared/reference)")
 
 
 def model_config(args) -> DiscoConfig:
-    cfg = DiscoConfig.sd_image_variations() if args.model == "sd15" else DiscoConfig.from_file(tiny_configs())
+    """sd15: full size; tiny: the parity fixtures' model (the temporal fixture's for the temporal variant)."""
+    cfg = DiscoConfig.sd_image_variations() if args.model == "sd15" else DiscoConfig.from_file(tiny_configs(
+        "temporal" if args.variant == "temporal" else "image"))
     return cfg.replace(variant=args.variant)
 
 
@@ -142,12 +150,26 @@ def inputs(model, batch: int, size: int, device: str, seed: int = 0):
 
 
 def run(model, args, speed, batch: int, size: int, steps: int):
+    if args.window:
+        return run_windows(model, args, speed, batch, size, steps)
     latents, cond = inputs(model, batch, size, args.device)
     scheduler = make_scheduler("ddim", model.config.scheduler)
     frames = model.frames(clip_frames(model, batch)) if getattr(model, "is_temporal", False) else _null()
     with frames:
         return denoise(model, latents, cond, scheduler=scheduler, num_inference_steps=steps,
                        guidance_scale=args.cfg, speed=speed)
+
+
+def run_windows(model, args, speed, num_frames: int, size: int, steps: int):
+    """The windowed temporal sampler over a video of `num_frames` frames (padded to one window if shorter)."""
+    from disco_core.temporal.sampling import denoise_windows
+    from disco_core.temporal.windows import plan_windows
+    plan = plan_windows(num_frames, args.window, args.overlap)
+    latents, cond = inputs(model, plan.length, size, args.device)
+    return denoise_windows(model, latents, plan, tokens=cond.tokens[:1], uncond=cond.uncond[:1],
+                           pose_for=lambda frames: cond.pose[frames], background=cond.background[:1],
+                           scheduler=make_scheduler("ddim", model.config.scheduler), num_inference_steps=steps,
+                           guidance_scale=args.cfg, windows_per_batch=args.windows_per_batch, speed=speed)
 
 
 def timed(model, args, mode: str, batch: int, size: int) -> tuple[float, str]:
@@ -200,6 +222,11 @@ def main() -> None:
     p.add_argument("--sizes", default="256", help="comma list of square output sizes")
     p.add_argument("--batches", default="1,8", help="comma list; 'best' doubles from the largest until "
                                                      "frames/s stops improving or memory runs out")
+    p.add_argument("--window", type=int, default=0,
+                   help="temporal variant: time the windowed sampler over `batch` frames in windows of this many "
+                        "frames (0: the networks alone on one clip)")
+    p.add_argument("--overlap", type=int, default=4, help="with --window: frames shared by neighbouring windows")
+    p.add_argument("--windows-per-batch", type=int, default=1, help="with --window: windows per model call")
     p.add_argument("--modes", default="official,conditioning,context_kv,channels_last,default")
     p.add_argument("--steps", type=int, default=3, help="timed steps (per-step time is constant for DDIM)")
     p.add_argument("--report-steps", type=int, default=50)
@@ -213,6 +240,8 @@ def main() -> None:
                    help="with --checkpoint: convert fp16 file weights to the compute dtype at load instead of "
                         "keeping them and widening per layer (keep_file_precision=False)")
     args = p.parse_args()
+    if args.window and args.variant != "temporal":
+        raise SystemExit("--window times the temporal model's windowed sampler: add --variant temporal")
     if args.threads:
         torch.set_num_threads(args.threads)
     modes = args.modes.split(",")
@@ -225,8 +254,10 @@ def main() -> None:
         f"{platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"
     source = f"weights {args.checkpoint.name}{' widened at load' if args.widen_weights else ''}" \
         if args.checkpoint else "random init"
+    windows = (f", windowed sampler: window {args.window}, overlap {args.overlap}, {args.windows_per_batch} "
+               "window(s) per call" if args.window else "")
     print(f"# {args.model} {args.variant} model ({source}), {device_name}, torch {torch.__version__}, DDIM, "
-          f"CFG {args.cfg}, {args.steps} timed steps, frames/s at {args.report_steps} steps")
+          f"CFG {args.cfg}, {args.steps} timed steps, frames/s at {args.report_steps} steps{windows}")
     print("| size | dtype | mode | batch | frames/s | ms per frame-step | TFLOP/s | % of peak | peak memory "
           "| vs official |")
     print("|---|---|---|---|---|---|---|---|---|---|")

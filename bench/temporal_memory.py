@@ -8,7 +8,8 @@ set: `rss_before` after the model is loaded and one window has run (warm-up), `p
 the whole video is sampled and decoded chunk by chunk (VmHWM, reset just before). What may grow with length is
 only the video's latents (4 x h/8 x w/8 floats per frame, a few copies); the windows run in batches and the
 decoded frames leave as they are made; fitted poses are kept between steps up to `--pose-cache-mb` (default
-256 MiB, bounded whatever the length). Results go to bench/RESULTS.md by hand.
+256 MiB) and the ControlNet conditioning embeddings of the batches of windows up to 64 MiB (the sampler's
+`embedding_cache_mb`), both bounded whatever the length. Results go to bench/RESULTS.md by hand.
 """
 from __future__ import annotations
 

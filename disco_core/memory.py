@@ -3,26 +3,29 @@
 activation_bytes = SAFETY x (FIXED + PER_DENOISE x (frames x CFG factor) x latent pixels x dtype bytes
                                     + PER_DECODE x frames x latent pixels x dtype bytes)
 
-The coefficients are counted from the SD1.x architecture DisCo uses, per latent pixel of one sample (not yet
-measured: `bench/activation_memory.py` measures the peak RSS of a chunk above the full-size weights on the
-CPU, and its first run is still to be recorded in bench/RESULTS.md):
+FIXED and PER_DECODE are measured, PER_DENOISE is counted from the SD1.x architecture DisCo uses (per latent
+pixel of one sample). `python bench/activation_memory.py CKPT --dtype bf16` measures the peak RSS of one chunk above
+the full-size weights on the CPU for 8 (frames, size, CFG) cases (bench/RESULTS.md, "Activation memory") and
+fails if this estimate is below any of them; tests/core/test_memory_estimate.py checks the recorded peaks too.
+- decoding dominates the measured peaks: ~100,700 values per latent pixel of each decoded frame (the VAE
+  decoder's full-resolution 128-channel stages; on the CPU bf16 upsampling also runs in fp32), 3x the
+  ~33,000 first counted from four live tensors.
 - denoising: the UNet's skip connections held for the up path (~2040 channels summed over the down blocks and
   their resolutions), the ControlNet residuals of the same shapes (two sets while the branches are summed), and
   the working set of a level-0 transformer block (GEGLU 2560 + 1280 + 1280, attention and hidden states
   ~2600): about 13,800 values. Attention goes through scaled-dot-product kernels, so no pixels x pixels score
-  matrix is held. CFG doubles the batch.
-- decoding: the VAE decoder's last up block at full resolution (128 channels, 8 x 8 pixels per latent pixel,
-  about four live tensors): about 33,000 values per decoded frame.
-- fixed: CLIP ViT-L/14 at 224 px and one background encode, well under 64 MiB.
+  matrix is held. CFG doubles the batch. Denoising and decoding peak at different times, so adding both
+  over-counts: the estimate errs on the side of keeping memory free.
+- fixed: CLIP ViT-L/14 at 224 px, one background encode and the sampler's buffers: 135 MiB measured.
 """
 from __future__ import annotations
 
 import torch
 
 VAE_SCALE = 8
-FIXED = 64 * 2**20     # bytes
+FIXED = 135 * 2**20    # bytes, measured
 PER_DENOISE = 13_800   # values per latent pixel of each denoised sample (x dtype bytes)
-PER_DECODE = 33_000    # values per latent pixel of each decoded frame (x dtype bytes)
+PER_DECODE = 100_700   # values per latent pixel of each decoded frame (x dtype bytes), measured
 SAFETY = 1.25          # allocator slack and kernel workspaces
 
 

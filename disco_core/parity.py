@@ -28,7 +28,8 @@ class UnsupportedFixture(InputError):
 
 
 @dataclass
-class Fixture:
+class FixtureFiles:
+    """The five files of a parity fixture folder, read."""
     path: Path
     configs: dict
     meta: dict
@@ -36,18 +37,28 @@ class Fixture:
     outputs: dict
 
     @classmethod
-    def load(cls, path: str | Path) -> "Fixture":
+    def read(cls, path: str | Path, layout: str = "<case>", models: tuple[str, ...] | None = None):
+        """`layout`: the shared/reference/parity/ folder it should look like (for the error); `models`: the
+        meta.json `model` values accepted (others raise UnsupportedFixture before the tensors are read)."""
         path = Path(path)
         missing = [f for f in FIXTURE_FILES if not (path / f).is_file()]
         if missing:
             raise InputError(f"{path} is not a parity fixture folder: {missing} missing "
-                             "(expected the layout of shared/reference/parity/<case>/)")
+                             f"(expected the layout of shared/reference/parity/{layout}/)")
         meta = json.loads((path / "meta.json").read_text())
-        if meta.get("model") not in ("image", "temporal"):
-            raise UnsupportedFixture(f"{path.name}: model {meta.get('model')!r} is not one this pack runs (image, "
-                                     "temporal), so this fixture cannot be checked.")
+        if models is not None and meta.get("model") not in models:
+            raise UnsupportedFixture(f"{path.name}: model {meta.get('model')!r} is not one this pack runs "
+                                     f"({', '.join(models)}), so this fixture cannot be checked.")
         return cls(path, json.loads((path / "configs.json").read_text()), meta,
                    load_file(str(path / "inputs.safetensors")), load_file(str(path / "outputs.safetensors")))
+
+
+class Fixture(FixtureFiles):
+    """A sampling fixture of the image or the temporal model."""
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Fixture":
+        return cls.read(path, models=("image", "temporal"))
 
 
 def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
@@ -76,28 +87,48 @@ def run_fixture(fx: Fixture, model: DiscoModel | None = None, *, uncond: str | N
         from .temporal.parity import run_temporal
         return compare(run_temporal(fx, model, uncond=uncond, pose_scale=pose_scale,
                                     background_scale=background_scale), fx.outputs)
-    meta, inp = fx.meta, fx.inputs
     ours: dict[str, torch.Tensor] = {}
     trace = ours.__setitem__
-    scales = {k: v for k, v in meta.items() if k.startswith("controlnet_conditioning_scale")}
-    pose_scale = scales["controlnet_conditioning_scale_cond (pose, nets.0)"] if pose_scale is None else pose_scale
-    background_scale = (scales["controlnet_conditioning_scale_ref (background, nets.1)"]
-                        if background_scale is None else background_scale)
+    run = FixtureRun.start(fx, model, uncond, pose_scale, background_scale, trace)
     with torch.no_grad():
-        tokens = clip_tokens(model, inp["reference_img"], trace)
+        latents = denoise(model, fx.inputs["init_noise"],
+                          Conditioning(run.tokens, run.uncond, fx.inputs["cond_imgs"], run.background),
+                          trace=trace, **run.sampler_kwargs)
+        trace("logits_imgs", decode(model, latents, trace))
+    return compare(ours, fx.outputs)
+
+
+@dataclass
+class FixtureRun:
+    """What a sampling fixture's run starts from: the reference encoded as the fixture's run encoded it, and the
+    sampler settings it used (scales overridable, as check-parity's tests break them on purpose)."""
+    tokens: torch.Tensor
+    uncond: torch.Tensor | None
+    background: torch.Tensor
+    sampler_kwargs: dict
+
+    @classmethod
+    @torch.no_grad()
+    def start(cls, fx: Fixture, model, uncond: str | None = None, pose_scale: float | None = None,
+              background_scale: float | None = None, trace=None) -> "FixtureRun":
+        meta, inp = fx.meta, fx.inputs
+        scales = {k: v for k, v in meta.items() if k.startswith("controlnet_conditioning_scale")}
+        if pose_scale is None:
+            pose_scale = scales["controlnet_conditioning_scale_cond (pose, nets.0)"]
+        if background_scale is None:
+            background_scale = scales["controlnet_conditioning_scale_ref (background, nets.1)"]
         guidance = float(meta["guidance_scale"])
         mode = uncond or ("blank" if float(meta.get("drop_ref", 0)) > 0 else "zeros")
+        tokens = clip_tokens(model, inp["reference_img"], trace)
         unc = uncond_tokens(model, inp["reference_img"], tokens, mode, trace) if guidance > 1 else None
         bg = background_latents(model, inp["reference_img_controlnet"], noise=inp["vae_posterior_noise"],
                                 trace=trace)
         scheduler = make_scheduler(meta["scheduler"]["class"].replace("Scheduler", "").lower(),
                                    fx.configs["scheduler"])
-        latents = denoise(model, inp["init_noise"], Conditioning(tokens, unc, inp["cond_imgs"], bg),
-                          scheduler=scheduler, num_inference_steps=int(meta["scheduler"]["num_inference_steps"]),
-                          guidance_scale=guidance, pose_scale=pose_scale, background_scale=background_scale,
-                          eta=float(meta["scheduler"]["eta"]), trace=trace)
-        trace("logits_imgs", decode(model, latents, trace))
-    return compare(ours, fx.outputs)
+        return cls(tokens, unc, bg, dict(
+            scheduler=scheduler, num_inference_steps=int(meta["scheduler"]["num_inference_steps"]),
+            guidance_scale=guidance, pose_scale=pose_scale, background_scale=background_scale,
+            eta=float(meta["scheduler"]["eta"])))
 
 
 def compare(ours: dict[str, torch.Tensor], outputs: dict[str, torch.Tensor]) -> ParityResult:

@@ -80,7 +80,7 @@ def animate_chunks(model: DiscoModel, reference: torch.Tensor, mask: torch.Tenso
             num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, scheduler=scheduler,
             seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode, pose_scale=pose_scale,
             background_scale=background_scale, uncond=uncond, eta=eta, window=window, overlap=overlap,
-            on_step=on_step, preview_every=preview_every, should_cancel=should_cancel)
+            on_step=on_step, preview_every=preview_every, should_cancel=should_cancel, speed=speed)
         return
     reference = check_image(reference, "reference image", 3)[:1]
     mask = check_image(mask, "reference mask", 1)[:1]

@@ -84,10 +84,45 @@ def _step_kwargs(scheduler, eta: float, generator) -> dict:
     return kwargs
 
 
+def scheduler_step(scheduler, eps, t, latents, step_kwargs: dict, i: int, trace=None):
+    """One scheduler step -> (the next latents, the scheduler's estimate of the clean latents or None); `trace`
+    records the step's noise prediction and latents under the parity fixtures' names."""
+    out = scheduler.step(eps, t, latents, **step_kwargs)
+    if trace:
+        trace(f"step{i}_noise_pred", eps)
+        trace(f"step{i}_latents", out.prev_sample)
+    return out.prev_sample, getattr(out, "pred_original_sample", None)
+
+
 def _controlnet(net, x, t, ehs, cond, scale):
     down, mid = net(x, t, encoder_hidden_states=ehs, controlnet_cond=cond, conditioning_scale=scale,
                     return_dict=False)
     return list(down), mid
+
+
+def predict_noise(model, x, t, ehs, pose, background, pose_scale: float, background_scale: float, trace=None):
+    """The UNet's noise prediction with both ControlNets' scaled residuals summed and added (`trace`: record
+    each branch's residuals, their sum and the raw prediction under the parity fixtures' step-0 names)."""
+    branches = []
+    if pose_scale != 0:  # a branch at scale 0 adds exactly nothing: skip its network
+        branches.append(("pose", _controlnet(model.pose_controlnet, x, t, ehs, pose, pose_scale)))
+    if background_scale != 0:
+        branches.append(("background", _controlnet(model.background_controlnet, x, t, ehs, background,
+                                                   background_scale)))
+    down, mid = None, None
+    for _, (d, m) in branches:
+        down = d if down is None else [a + b for a, b in zip(down, d)]
+        mid = m if mid is None else mid + m
+    eps = model.unet(x, t, encoder_hidden_states=ehs, down_block_additional_residuals=down,
+                     mid_block_additional_residual=mid, return_dict=False)[0]
+    if trace:
+        for name, (d, m) in branches + [("sum", (down or [], mid))]:
+            for j, r in enumerate(d):
+                trace(f"step0_controlnet_{name}_down{j}", r)
+            if m is not None:
+                trace(f"step0_controlnet_{name}_mid", m)
+        trace("step0_noise_pred_raw", eps)
+    return eps
 
 
 @torch.no_grad()
@@ -123,37 +158,15 @@ def denoise(model: DiscoModel, latents: torch.Tensor, cond: Conditioning, *, sch
             if should_cancel is not None and should_cancel():
                 raise Cancelled("sampling was cancelled")
             x = to_memory_format(scheduler.scale_model_input(two(latents), t), speed)
-            branches = []
-            # A branch at scale 0 adds exactly nothing: skip its network.
-            if pose_scale != 0:
-                branches.append(("pose", _controlnet(model.pose_controlnet, x, t, ehs, pose, pose_scale)))
-            if background_scale != 0:
-                branches.append(("background", _controlnet(model.background_controlnet, x, t, ehs, bg,
-                                                           background_scale)))
-            down, mid = None, None
-            for _, (d, m) in branches:
-                down = d if down is None else [a + b for a, b in zip(down, d)]
-                mid = m if mid is None else mid + m
-            eps = model.unet(x, t, encoder_hidden_states=ehs, down_block_additional_residuals=down,
-                             mid_block_additional_residual=mid, return_dict=False)[0]
-            if trace and i == 0:
+            step0_trace = trace if (trace and i == 0) else None
+            if step0_trace:
                 trace("unet_input_step0", x)
-                for name, (d, m) in branches + [("sum", (down or [], mid))]:
-                    for j, r in enumerate(d):
-                        trace(f"step0_controlnet_{name}_down{j}", r)
-                    if m is not None:
-                        trace(f"step0_controlnet_{name}_mid", m)
-                trace("step0_noise_pred_raw", eps)
+            eps = predict_noise(model, x, t, ehs, pose, bg, pose_scale, background_scale, step0_trace)
             if do_cfg:
                 eps_uncond, eps_cond = eps.chunk(2)
                 eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-            out = scheduler.step(eps, t, latents, **step_kwargs)
-            latents = out.prev_sample
-            if trace:
-                trace(f"step{i}_noise_pred", eps)
-                trace(f"step{i}_latents", latents)
+            latents, x0 = scheduler_step(scheduler, eps, t, latents, step_kwargs, i, trace)
             if on_step is not None:
-                x0 = getattr(out, "pred_original_sample", None)
                 on_step(StepInfo(step=i, num_steps=len(scheduler.timesteps), latents=latents, x0=x0,
                                  **(step_info or {"chunk": 0, "num_chunks": 1, "frames": range(latents.shape[0])})))
     if trace:

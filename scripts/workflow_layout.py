@@ -8,6 +8,8 @@ tests/integration/test_browser.py checks the result in a real frontend.
 """
 from __future__ import annotations
 
+import math
+
 GROUPS = ("Photo", "Motion", "Generate", "Save")
 GROUP_OF = {
     "LoadImage": "Photo", "DisCoDisentangleImage": "Photo",
@@ -18,9 +20,16 @@ GROUP_OF = {
 }
 GROUP_COLOR = {"Photo": "#3f789e", "Motion": "#8A8", "Generate": "#a1309b", "Save": "#b06634"}
 TITLE, SLOT, WIDGET, BODY_PAD = 30, 20, 24, 14  # frontend metrics, canvas pixels
-PICTURE = {"LoadImage": 230, "LoadVideo": 210, "DisCoPoseSequence": 210, "DisCoSampler": 210}  # previews
-WIDE = {"DisCoPoseSequence": 380, "DisCoSampler": 380}
 WIDTH = 320
+# After a run the frontend grows Save Video by its video preview: the node's width over the video's aspect ratio.
+# Room for a 9:16 portrait (the phone video the pack is made for, the tallest output to expect) and the preview's
+# own margin, so the node stays inside its group and clear of the note under it; narrower than the others, so
+# that room does not make the Save column the tallest (a taller workflow is fitted on screen at a zoom where the
+# frontend stops drawing text).
+SAVE_VIDEO_WIDTH, PORTRAIT, VIDEO_MARGIN = 240, 16 / 9, 24  # margin: measured 22 px in the 1.27 frontend
+WIDTH_OF = {"DisCoPoseSequence": 380, "DisCoSampler": 380, "SaveVideo": SAVE_VIDEO_WIDTH}
+PICTURE = {"LoadImage": 230, "LoadVideo": 210, "DisCoPoseSequence": 210, "DisCoSampler": 210,  # previews
+           "SaveVideo": math.ceil(SAVE_VIDEO_WIDTH * PORTRAIT) + VIDEO_MARGIN}
 MULTILINE = 40  # extra height of a multiline text box over a one-line widget
 GAP_X, GAP_Y = 40, 30  # between columns / between stacked nodes
 PAD, PAD_TOP = 20, 50  # inside a group (PAD_TOP leaves room for its title)
@@ -44,7 +53,7 @@ def node_size(kind: str, d: dict, widget_names: list[str], values: dict) -> list
         height += WIDGET * (1 + bool(opts.get("control_after_generate"))
                             + bool(opts.get("image_upload") or opts.get("video_upload")))
         height += MULTILINE if opts.get("multiline") else 0
-    return [WIDE.get(kind, WIDTH), height]
+    return [WIDTH_OF.get(kind, WIDTH), height]
 
 
 def arrange(nodes: list[dict], sizes: dict[int, list[int]]) -> tuple[dict, list[dict], tuple[int, int, int, int]]:

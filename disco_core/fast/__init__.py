@@ -11,7 +11,7 @@ import dataclasses
 
 import torch
 
-from .conditioning import precomputed_conditioning
+from .conditioning import EmbeddingCache, precomputed_conditioning, using_conditioning
 from .context_kv import shared_context_kv
 
 
@@ -19,8 +19,10 @@ from .context_kv import shared_context_kv
 class Speed:
     """Execution choices that leave the sampler's outputs unchanged (same math; fp32 summation order may differ
     in the last bits, see the tests' tolerances)."""
-    cache_conditioning: bool = True   # ControlNet conditioning embeddings once per chunk, not per step and half
-    cache_context_kv: bool = True     # cross-attention K/V of the constant CLIP tokens once per chunk
+    # ControlNet conditioning embeddings once per chunk (temporal: per batch of windows, kept between steps up
+    # to a memory budget), not per step and CFG half
+    cache_conditioning: bool = True
+    cache_context_kv: bool = True     # cross-attention K/V of the constant CLIP tokens once per chunk (temporal: video)
     channels_last: bool = False       # NHWC activations/weights for the UNet and ControlNets (GPU convs)
     # torch.compile mode for the UNet/ControlNet blocks ("default", "max-autotune", "reduce-overhead" = CUDA
     # graphs), None = eager. Compiled code is kept on the blocks and reused by later calls of the same shapes.
@@ -65,17 +67,24 @@ def _set_memory_format(modules, channels_last: bool) -> None:
 
 
 @contextlib.contextmanager
-def sampling_context(model, speed: Speed, context: torch.Tensor, groups: int, branches, copies: int):
-    """Set up one chunk's sampling: `context` the UNet/ControlNet tokens ([groups * B, N, C]); `branches` the
-    `(controlnet, condition [B, ...])` pairs that run; `copies` how many times the batch is repeated (CFG: 2)."""
-    nets = [net for net, _ in branches]
+def prepared_networks(model, speed: Speed, context, groups: int, nets):
+    """Memory format, compilation and (if on) the cross-attention K/V cache for the UNet and `nets` (the
+    ControlNets that run), for as long as the same CLIP tokens are sampled: `context` the tokens tensor passed to
+    the networks ([groups * B, N, C]), or a list of them for batches of different sizes."""
     _set_memory_format([model.unet, *model.controlnet.nets], speed.channels_last)
     _set_compiled([model.unet, *model.controlnet.nets], speed.compile, speed.compile_backend)
     with contextlib.ExitStack() as stack:
-        if speed.cache_conditioning:
-            stack.enter_context(precomputed_conditioning(branches, copies))
         if speed.cache_context_kv:
             stack.enter_context(shared_context_kv([model.unet, *nets], context, groups))
+        yield
+
+
+@contextlib.contextmanager
+def sampling_context(model, speed: Speed, context: torch.Tensor, groups: int, branches, copies: int):
+    """Set up one chunk's sampling: `context` the UNet/ControlNet tokens ([groups * B, N, C]); `branches` the
+    `(controlnet, condition [B, ...])` pairs that run; `copies` how many times the batch is repeated (CFG: 2)."""
+    with prepared_networks(model, speed, context, groups, [net for net, _ in branches]), \
+            (precomputed_conditioning(branches, copies) if speed.cache_conditioning else contextlib.nullcontext()):
         yield
 
 
@@ -83,4 +92,5 @@ def to_memory_format(x: torch.Tensor, speed: Speed) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if speed.channels_last and x.ndim == 4 else x
 
 
-__all__ = ["COMPILED", "OFFICIAL_ORDER", "Speed", "sampling_context", "to_memory_format"]
+__all__ = ["COMPILED", "OFFICIAL_ORDER", "EmbeddingCache", "Speed", "prepared_networks", "sampling_context",
+           "to_memory_format", "using_conditioning"]

@@ -27,19 +27,46 @@ class _Precomputed(nn.Module):
 
 
 @contextlib.contextmanager
+def using_conditioning(nets_and_values, copies: int = 1):
+    """Inside, each `net` in `[(net, value), ...]` uses `value` (its conditioning embedding of the batch's
+    condition) repeated `copies` times along the batch (the CFG halves), for every forward call of that batch."""
+    originals = []
+    try:
+        for net, value in nets_and_values:
+            batch = value.shape[0] * copies
+            if copies > 1:
+                value = torch.cat([value] * copies)
+            originals.append((net, net.controlnet_cond_embedding))
+            net.controlnet_cond_embedding = _Precomputed(value, batch)
+        yield
+    finally:
+        for net, original in reversed(originals):
+            net.controlnet_cond_embedding = original
+
+
+@contextlib.contextmanager
 def precomputed_conditioning(nets_and_conds, copies: int = 1):
     """Inside, each `net` in `[(net, cond), ...]` uses `net.controlnet_cond_embedding(cond)` computed once here,
     repeated `copies` times along the batch (the CFG halves), for every forward call with that batch size."""
-    originals = []
-    try:
-        for net, cond in nets_and_conds:
-            original = net.controlnet_cond_embedding
-            value = original(cond)
-            if copies > 1:
-                value = torch.cat([value] * copies)
-            originals.append((net, original))
-            net.controlnet_cond_embedding = _Precomputed(value, cond.shape[0] * copies)
+    with using_conditioning([(net, net.controlnet_cond_embedding(cond)) for net, cond in nets_and_conds], copies):
         yield
-    finally:
-        for net, original in originals:
-            net.controlnet_cond_embedding = original
+
+
+class EmbeddingCache:
+    """Conditioning embeddings kept between steps under a key (a batch of windows), until `budget_bytes` is
+    used; embeddings past the budget are computed again at each use. Memory stays bounded whatever the video's
+    length, and the values are the same either way (same module, same input)."""
+
+    def __init__(self, budget_bytes: int):
+        self.budget, self.used = budget_bytes, 0
+        self.values: dict = {}
+
+    def get(self, key, net, cond: torch.Tensor) -> torch.Tensor:
+        value = self.values.get(key)
+        if value is None:
+            value = net.controlnet_cond_embedding(cond)
+            size = value.numel() * value.element_size()
+            if self.used + size <= self.budget:
+                self.values[key] = value
+                self.used += size
+        return value

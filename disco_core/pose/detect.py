@@ -43,6 +43,14 @@ EDGE_MARGIN = 0.03
 # 0.259 H). Anatomical, not fitted on any data: on upper-body close-ups whose hips sit at the bottom edge
 # BlazePose pulls the hips up towards the chest, and this floor puts them back at a human distance.
 MIN_TORSO_PER_SHOULDER = 0.288 / 0.259
+# ... and as a multiple of the upper arm (shoulder to elbow, 0.186 H in the same table). The shoulder-width floor
+# rarely engages on a dancer facing the camera, while the upper arm keeps its length when BlazePose squashes the
+# pelvis of a body cut at the hips. A projected arm can only look shorter than it is (perspective aside), so a
+# foreshortened arm lowers this floor instead of raising it; only arms whose shoulder and elbow are kept as joints
+# (visible, on the canvas or at its edge) count. Not the forearm: its wrist landmark sits in the hand, and on the
+# full frames of ../shared/data/sequences a forearm floor would exceed OpenPose's own torso by up to 22 %.
+MIN_TORSO_PER_UPPER_ARM = 0.288 / 0.186
+UPPER_ARMS = ((11, 13), (12, 14))  # BlazePose (shoulder, elbow), left and right
 
 INSTALL_POSE = ('the built-in pose detector needs mediapipe: pip install "comfyui-disco[pose]" '
                 '(or pip install "mediapipe>=0.10.9,<0.10.22")')
@@ -184,12 +192,23 @@ def blazepose_to_openpose18(lm: np.ndarray | None, width: int, height: int) -> n
     if lm is None:
         return out
     lm = np.asarray(lm, np.float64)
+    mx, my = EDGE_MARGIN * width, EDGE_MARGIN * height
+
+    def seen(p):  # a landmark we would keep: visible, and on the canvas or within the edge margin
+        with np.errstate(invalid="ignore"):
+            return ((p[..., 2] >= MIN_VISIBILITY) & (p[..., 0] >= -mx) & (p[..., 0] < width + mx)
+                    & (p[..., 1] >= -my) & (p[..., 1] < height + my))
+
     xy = np.array([lm[i, :2] if i is not None else (np.nan, np.nan) for i in BLAZEPOSE_TO_OPENPOSE18])
     vis = np.array([lm[i, 2] if i is not None else 0.0 for i in BLAZEPOSE_TO_OPENPOSE18])
     # hips: computed from the raw landmarks, before any joint is dropped
     sho_mid, hip_mid = (xy[R_SHO] + xy[L_SHO]) / 2, (xy[R_HIP] + xy[L_HIP]) / 2
     down, across = hip_mid - sho_mid, xy[L_HIP] - xy[R_HIP]
-    torso, floor = np.linalg.norm(down), MIN_TORSO_PER_SHOULDER * np.linalg.norm(xy[L_SHO] - xy[R_SHO])
+    # upper arms whose shoulder and elbow are both seen (an extrapolated elbow off the frame is a guess)
+    arms = [np.linalg.norm(lm[s, :2] - lm[e, :2]) for s, e in UPPER_ARMS if seen(lm[s]) and seen(lm[e])]
+    torso = np.linalg.norm(down)
+    floor = max([MIN_TORSO_PER_SHOULDER * np.linalg.norm(xy[L_SHO] - xy[R_SHO])]
+                + [MIN_TORSO_PER_UPPER_ARM * a for a in arms])
     if np.isfinite(torso) and 0 < torso < floor:  # hips pulled up into the chest: lengthen the torso
         lift = down * (floor / torso - 1)
         xy[L_HIP], xy[R_HIP], down = xy[L_HIP] + lift, xy[R_HIP] + lift, down + lift
@@ -197,11 +216,8 @@ def blazepose_to_openpose18(lm: np.ndarray | None, width: int, height: int) -> n
     xy[R_HIP] = xy[R_HIP] + HIP_DOWN * down - HIP_OUT * across
     xy[NECK] = sho_mid
     vis[NECK] = min(vis[R_SHO], vis[L_SHO])
-    mx, my = EDGE_MARGIN * width, EDGE_MARGIN * height
-    with np.errstate(invalid="ignore"):
-        near = (xy[:, 0] >= -mx) & (xy[:, 0] < width + mx) & (xy[:, 1] >= -my) & (xy[:, 1] < height + my)
+    keep = np.isfinite(xy).all(axis=1) & seen(np.concatenate([xy, vis[:, None]], axis=1))
     xy = np.stack([np.clip(xy[:, 0], 0, width - 1), np.clip(xy[:, 1], 0, height - 1)], axis=1)
-    keep = np.isfinite(xy).all(axis=1) & near & (vis >= MIN_VISIBILITY)
     out[keep, :2] = xy[keep]
     out[keep, 2] = vis[keep]
     return out

@@ -12,6 +12,7 @@ import torch
 
 from ..encode import background_latents, clip_tokens, decode, uncond_tokens
 from ..errors import InputError
+from ..fast import Speed
 from ..noise import background_generator, initial_latents
 from ..preprocess import background_input, check_image, clip_input, fit_window
 from ..preprocess import fit as fit_to_size
@@ -36,12 +37,13 @@ def animate_windows(model, reference: torch.Tensor, mask: torch.Tensor, poses, *
                     pose_scale: float = 1.0, background_scale: float = 1.0, uncond: str | None = None,
                     eta: float = 0.0, window: int = DEFAULT_WINDOW, overlap: int = DEFAULT_OVERLAP,
                     pose_cache_mb: float = DEFAULT_POSE_CACHE_MB, on_step: Callable[[StepInfo], None] | None = None,
-                    preview_every: int = 0, should_cancel: Callable[[], bool] | None = None
-                    ) -> Iterator[tuple[range, torch.Tensor]]:
+                    preview_every: int = 0, should_cancel: Callable[[], bool] | None = None,
+                    speed: Speed | None = None) -> Iterator[tuple[range, torch.Tensor]]:
     """Yield (frame range, float32 CPU frames [n, height, width, 3] in 0..1) in order, `frames_per_batch` at a
     time. Arguments as `disco_core.animate`; `window` / `overlap` in frames; `frames_per_batch` also sets how
     many windows run at once (its multiple of `window`, at least one); `pose_cache_mb` bounds the fitted poses
-    kept between steps (poses.py)."""
+    kept between steps (poses.py); `speed` how the sampler runs (`fast.Speed`, default: the exact speed-ups).
+    """
     num_frames = len(poses)
     plan = plan_windows(num_frames, window, overlap)
     reference = check_image(reference, "reference image", 3)[:1]
@@ -84,7 +86,7 @@ def animate_windows(model, reference: torch.Tensor, mask: torch.Tensor, poses, *
         scheduler=make_scheduler(scheduler, model.config.scheduler), num_inference_steps=num_inference_steps,
         guidance_scale=guidance_scale, pose_scale=pose_scale, background_scale=background_scale, eta=eta,
         generator=generator, windows_per_batch=max(1, frames_per_batch // window), on_step=callback,
-        should_cancel=should_cancel)
+        should_cancel=should_cancel, speed=speed)
     for start in range(0, num_frames, frames_per_batch):  # padding frames past the video are dropped
         frames = range(start, min(start + frames_per_batch, num_frames))
         yield frames, decode(model, latents[frames.start:frames.stop]).permute(0, 2, 3, 1).float().cpu()

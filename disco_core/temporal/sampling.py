@@ -8,14 +8,22 @@ window this is exactly the official `TemConvNet` sampling loop.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Callable
 
 import torch
 
 from ..errors import Cancelled
-from ..sampling import StepInfo, _controlnet, _step_kwargs
+from .. import sampling
+from ..fast import EmbeddingCache, Speed, prepared_networks, to_memory_format, using_conditioning
+from ..sampling import StepInfo, _step_kwargs, scheduler_step
 from .windows import WindowPlan
+
+# ControlNet conditioning embeddings kept between steps: 64 MiB holds the pose embeddings of ~50 frames at 256^2
+# fp32 (320 x 32 x 32 floats each), ~200 at 128^2. Past it they are computed once per step (for both CFG halves);
+# at full size an embedding is ~1 % of a step, so a larger budget would buy little for its memory.
+DEFAULT_EMBEDDING_CACHE_MB = 64
 
 
 @dataclasses.dataclass
@@ -42,26 +50,7 @@ def predict_noise(model, x, t, ehs, pose, background, num_frames: int, pose_scal
                   background_scale: float, trace=None):
     """UNet noise prediction for clips of `num_frames` folded into the batch; both ControlNets summed."""
     with model.frames(num_frames):
-        branches = []
-        if pose_scale != 0:  # a branch at scale 0 adds exactly nothing: skip its network
-            branches.append(("pose", _controlnet(model.pose_controlnet, x, t, ehs, pose, pose_scale)))
-        if background_scale != 0:
-            branches.append(("background", _controlnet(model.background_controlnet, x, t, ehs, background,
-                                                       background_scale)))
-        down, mid = None, None
-        for _, (d, m) in branches:
-            down = d if down is None else [a + b for a, b in zip(down, d)]
-            mid = m if mid is None else mid + m
-        eps = model.unet(x, t, encoder_hidden_states=ehs, down_block_additional_residuals=down,
-                         mid_block_additional_residual=mid, return_dict=False)[0]
-    if trace:
-        for name, (d, m) in branches + [("sum", (down or [], mid))]:
-            for j, r in enumerate(d):
-                trace(f"step0_controlnet_{name}_down{j}", r)
-            if m is not None:
-                trace(f"step0_controlnet_{name}_mid", m)
-        trace("step0_noise_pred_raw", eps)
-    return eps
+        return sampling.predict_noise(model, x, t, ehs, pose, background, pose_scale, background_scale, trace)
 
 
 @torch.no_grad()
@@ -70,12 +59,18 @@ def denoise_windows(model, latents: torch.Tensor, plan: WindowPlan, *, tokens: t
                     background: torch.Tensor, scheduler, num_inference_steps: int, guidance_scale: float,
                     pose_scale: float = 1.0, background_scale: float = 1.0, eta: float = 0.0, generator=None,
                     windows_per_batch: int = 1, on_step: Callable[[StepInfo], None] | None = None,
-                    should_cancel: Callable[[], bool] | None = None, trace=None) -> torch.Tensor:
+                    should_cancel: Callable[[], bool] | None = None, trace=None, speed: Speed | None = None,
+                    embedding_cache_mb: float = DEFAULT_EMBEDDING_CACHE_MB) -> torch.Tensor:
     """latents [plan.length, 4, h, w] (initial noise) -> clean latents of every frame.
 
     tokens / uncond: [1, N, C] CLIP tokens (uncond None = no CFG); pose_for(frames) -> [n, 3, H, W] skeletons
     in 0..1 for those (virtual) frame indices; background: [1 or plan.length, 4, h, w] background latents.
+    `speed` (default `Speed()`, `fast.OFFICIAL_ORDER` recomputes everything per step and window): the
+    cross-attention K/V of the CLIP tokens, the same for every window, once per call; each batch of windows'
+    ControlNet conditioning embeddings once per call too, kept between steps up to `embedding_cache_mb` (past it,
+    once per step for both CFG halves), so memory stays bounded whatever the video's length.
     """
+    speed = Speed() if speed is None else speed
     scheduler.set_timesteps(num_inference_steps, device=latents.device)
     do_cfg = guidance_scale > 1.0 and uncond is not None
     dtype, w = model.dtype, plan.window
@@ -84,55 +79,74 @@ def denoise_windows(model, latents: torch.Tensor, plan: WindowPlan, *, tokens: t
     weights = [plan.weights(k).to(latents.device, torch.float32) for k in range(len(plan.starts))]
     batches = _batches(plan, windows_per_batch)
     step_kwargs = _step_kwargs(scheduler, eta, generator)
+    # The tokens of a batch of n frames, built once per size: the same tensor at every step (the K/V cache
+    # recognises it), in the official CFG order [uncond, cond].
+    contexts = {n: (torch.cat([uncond.expand(n, -1, -1), tokens.expand(n, -1, -1)]) if do_cfg
+                    else tokens.expand(n, -1, -1)).to(dtype) for n in {len(ks) * w for ks in batches}}
+    active = [(name, net) for name, net, scale in (("pose", model.pose_controlnet, pose_scale),
+                                                   ("background", model.background_controlnet, background_scale))
+              if scale != 0]
+    embeddings = EmbeddingCache(int(embedding_cache_mb * 2**20)) if speed.cache_conditioning else None
     if trace:
         trace("timesteps", scheduler.timesteps)
         trace("initial_latents", latents)
         trace("encoder_hidden_states", torch.cat([uncond, tokens]) if do_cfg else tokens)
         trace("controlnet_cond_background", two(background[:1]))
     num_steps = len(scheduler.timesteps)
-    for i, t in enumerate(scheduler.timesteps):
-        eps_sum = torch.zeros(latents.shape, dtype=torch.float32, device=latents.device)
-        weight_sum = torch.zeros(latents.shape[0], dtype=torch.float32, device=latents.device)
-        for b, ks in enumerate(batches):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled("sampling was cancelled")
-            frames = [f for k in ks for f in plan.frames(k)]
-            index = torch.tensor(frames, device=latents.device)
-            n = len(frames)
-            ehs = torch.cat([uncond.expand(n, -1, -1), tokens.expand(n, -1, -1)]) if do_cfg \
-                else tokens.expand(n, -1, -1)
-            bg = background.expand(n, -1, -1, -1) if background.shape[0] == 1 else background[index]
-            x = scheduler.scale_model_input(two(latents[index]), t)
-            step0_trace = trace if (trace and i == 0 and b == 0) else None
-            if step0_trace:
-                trace("unet_input_step0", x)
-            eps = predict_noise(model, x, t, ehs.to(dtype), two(pose_for(frames).to(dtype)), two(bg.to(dtype)),
-                                w, pose_scale, background_scale, step0_trace)
-            if do_cfg:
-                eps_uncond, eps_cond = eps.chunk(2)
-                eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
-            weight = torch.cat([weights[k] for k in ks])
-            eps_sum.index_add_(0, index, eps.float() * weight[:, None, None, None])
-            weight_sum.index_add_(0, index, weight)
-            last = b + 1 == len(batches)
-            if not last and on_step is not None:
-                on_step(_info(i, num_steps, b, len(batches), frames, latents[index], None,
-                              (i * len(plan.starts)) + ks[-1] + 1, num_steps * len(plan.starts)))
-        eps = (eps_sum / weight_sum[:, None, None, None]).to(dtype)
-        out = scheduler.step(eps, t, latents, **step_kwargs)
-        latents = out.prev_sample
-        if trace:
-            trace(f"step{i}_noise_pred", eps)
-            trace(f"step{i}_latents", latents)
-        if on_step is not None:
-            x0 = getattr(out, "pred_original_sample", None)
-            index = torch.tensor(frames, device=latents.device)
-            on_step(_info(i, num_steps, len(batches) - 1, len(batches), frames, latents[index],
-                          None if x0 is None else x0[index], (i + 1) * len(plan.starts),
-                          num_steps * len(plan.starts)))
+    with prepared_networks(model, speed, list(contexts.values()), 2 if do_cfg else 1, [net for _, net in active]):
+        for i, t in enumerate(scheduler.timesteps):
+            eps_sum = torch.zeros(latents.shape, dtype=torch.float32, device=latents.device)
+            weight_sum = torch.zeros(latents.shape[0], dtype=torch.float32, device=latents.device)
+            for b, ks in enumerate(batches):
+                if should_cancel is not None and should_cancel():
+                    raise Cancelled("sampling was cancelled")
+                frames = [f for k in ks for f in plan.frames(k)]
+                index = torch.tensor(frames, device=latents.device)
+                n = len(frames)
+                conds = {"pose": pose_for(frames).to(dtype),
+                         "background": (background.expand(n, -1, -1, -1) if background.shape[0] == 1
+                                        else background[index]).to(dtype)}
+                x = to_memory_format(scheduler.scale_model_input(two(latents[index]), t), speed)
+                step0_trace = trace if (trace and i == 0 and b == 0) else None
+                if step0_trace:
+                    trace("unet_input_step0", x)
+                with _conditioning(embeddings, b, active, conds, background.shape[0] == 1, 2 if do_cfg else 1):
+                    eps = predict_noise(model, x, t, contexts[n], two(conds["pose"]), two(conds["background"]),
+                                        w, pose_scale, background_scale, step0_trace)
+                if do_cfg:
+                    eps_uncond, eps_cond = eps.chunk(2)
+                    eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+                weight = torch.cat([weights[k] for k in ks])
+                eps_sum.index_add_(0, index, eps.float() * weight[:, None, None, None])
+                weight_sum.index_add_(0, index, weight)
+                last = b + 1 == len(batches)
+                if not last and on_step is not None:
+                    on_step(_info(i, num_steps, b, len(batches), frames, latents[index], None,
+                                  (i * len(plan.starts)) + ks[-1] + 1, num_steps * len(plan.starts)))
+            eps = (eps_sum / weight_sum[:, None, None, None]).to(dtype)
+            latents, x0 = scheduler_step(scheduler, eps, t, latents, step_kwargs, i, trace)
+            if on_step is not None:
+                index = torch.tensor(frames, device=latents.device)
+                on_step(_info(i, num_steps, len(batches) - 1, len(batches), frames, latents[index],
+                              None if x0 is None else x0[index], (i + 1) * len(plan.starts),
+                              num_steps * len(plan.starts)))
     if trace:
         trace("final_latents", latents)
     return latents
+
+
+def _conditioning(embeddings: EmbeddingCache | None, batch: int, active, conds: dict, shared_background: bool,
+                  copies: int):
+    """The ControlNets of `active` use their embedding of this batch of windows' conditions, from the cache
+    (one background image: one embedding per batch size serves every batch); no cache: computed in the call."""
+    if embeddings is None:
+        return contextlib.nullcontext()
+    pairs = []
+    for name, net in active:
+        n = conds[name].shape[0]
+        key = (name, "frames", n) if name == "background" and shared_background else (name, batch)
+        pairs.append((net, embeddings.get(key, net, conds[name])))
+    return using_conditioning(pairs, copies)
 
 
 def _info(step, num_steps, batch, num_batches, frames, latents, x0, done, total) -> WindowStepInfo:

@@ -8,16 +8,13 @@ replay the draws and compare everything; the trainable set itself must match nam
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from ..checkpoint import load_model
 from ..config import DiscoConfig
-from ..errors import InputError
-from ..parity import FIXTURE_FILES, ParityResult, relative_error
+from ..parity import FixtureFiles, ParityResult, relative_error
 from .objective import BRANCHES, Batch, Draws, denoising_loss, training_scheduler
 from .optim import make_optimizer
 from .trainable import official_trainable_names
@@ -33,24 +30,12 @@ def is_training_fixture(path: str | Path) -> bool:
         return False
 
 
-@dataclass
-class TrainFixture:
-    path: Path
-    configs: dict
-    meta: dict
-    inputs: dict
-    outputs: dict
+class TrainFixture(FixtureFiles):
+    """The training-step fixture: the files, and the batch, draws and trainable set they hold."""
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainFixture":
-        path = Path(path)
-        missing = [f for f in FIXTURE_FILES if not (path / f).is_file()]
-        if missing:
-            raise InputError(f"{path} is not a parity fixture folder: {missing} missing "
-                             "(expected the layout of shared/reference/parity/train_crossattn/)")
-        return cls(path, json.loads((path / "configs.json").read_text()),
-                   json.loads((path / "meta.json").read_text()),
-                   load_file(str(path / "inputs.safetensors")), load_file(str(path / "outputs.safetensors")))
+        return cls.read(path, layout="train_crossattn")
 
     def batch(self) -> Batch:
         i = self.inputs

@@ -166,3 +166,54 @@ def test_compiled_blocks_give_the_plain_latents_and_are_reused(tiny_model, chunk
     assert (got - expected).abs().max() <= RTOL * expected.abs().max()
     assert torch.equal(got, again)
     assert all(block._compiled_call_impl is None for block in tiny_model.unet.down_blocks)
+
+
+def _cross_attention_keys(model):
+    from diffusers.models.attention_processor import Attention
+    return [m.to_k for net in (model.unet, *model.controlnet.nets) for m in net.modules()
+            if isinstance(m, Attention) and m.is_cross_attention]
+
+
+def _run_counted(fx, model, **kw):
+    """The temporal fixture through the windowed sampler -> (its tensors, embedding calls, K/V projections)."""
+    from disco_core.temporal.parity import run_temporal
+    embeddings, calls = _count_calls([model.pose_controlnet.controlnet_cond_embedding,
+                                      model.background_controlnet.controlnet_cond_embedding])
+    keys, key_handles = _count_calls(_cross_attention_keys(model))
+    try:
+        out = run_temporal(fx, model, **kw)
+    finally:
+        for h in calls + key_handles:
+            h.remove()
+    return out, embeddings["n"], keys["n"]
+
+
+@pytest.mark.parametrize("windows_per_batch,cache_mb,embedding_calls", [(1, 64, 3 + 1), (2, 64, 2 + 2),
+                                                                        (2, 0, 2 * 2 * 4)],
+                         ids=["window-per-batch", "two-windows-per-batch", "embeddings-past-budget"])
+def test_windowed_temporal_sampler_gives_the_official_order_frames_exactly(
+        temporal_fixture, temporal_model, windows_per_batch, cache_mb, embedding_calls):
+    """The temporal parity fixture (4 frames, CFG 2.5, 4 DDIM steps) in windows of 2 overlapping by 1 (3 windows,
+    fused at every step), default `Speed()` against the official order: every latent and pixel equal to the bit.
+    Two windows per batch gives batches of 4 and 2 frames (two token tensors, one K/V serves both).
+    Embedding calls: one pose embedding per batch of windows and one background embedding per batch size (one
+    background image) for the whole run, instead of 2 per batch and step; past the cache budget, 2 per batch and
+    step (each over one CFG half). K/V: projected once per run instead of once per batch and step.
+    Mutations seen failing: every batch given the first batch's pose embedding (key `(name, 0)` in
+    `_conditioning`), the CFG groups' K/V swapped (`self.key.flip(0)`), and merging a group's frames into one
+    query (the earlier processor: equal only to ~7e-7 relative on this model)."""
+    from disco_core.temporal.windows import plan_windows
+    plan = plan_windows(4, window=2, overlap=1)
+    assert plan.starts == (0, 1, 2)
+    kw = dict(plan=plan, windows_per_batch=windows_per_batch)
+    plain, plain_embeddings, plain_keys = _run_counted(temporal_fixture, temporal_model, speed=OFFICIAL_ORDER, **kw)
+    fast, fast_embeddings, fast_keys = _run_counted(temporal_fixture, temporal_model, embedding_cache_mb=cache_mb,
+                                                    **kw)
+    for name in ("final_latents", "logits_img_seq", "step0_noise_pred"):
+        assert torch.equal(fast[name], plain[name]), name
+    latents = plain["final_latents"][0].transpose(0, 1)   # (4, f, h, w) -> frames
+    assert (latents[0] - latents[3]).abs().mean() > 1e-2  # frames differ, so a mix-up would show
+    batches = 3 if windows_per_batch == 1 else 2
+    assert plain_embeddings == 2 * batches * 4 and fast_embeddings == embedding_calls
+    assert plain_keys == len(_cross_attention_keys(temporal_model)) * batches * 4
+    assert fast_keys == len(_cross_attention_keys(temporal_model))

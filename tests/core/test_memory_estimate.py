@@ -15,3 +15,17 @@ def test_estimate_scales_with_frames_size_dtype_and_cfg():
     no_cfg = activation_bytes(8, 256, 256, torch.float16, 1.0)
     # CFG doubles the denoising batch only, not the decoded frames
     assert fixed < no_cfg < base and base - no_cfg < no_cfg - fixed
+
+
+# Peak RSS above the full-size weights of one 1-step chunk, bf16 on the CPU (frames, size, CFG, MiB), measured by
+# `python bench/activation_memory.py /tmp/disco_sd15_random.safetensors --dtype bf16` (bench/RESULTS.md).
+MEASURED_BF16 = [(1, 128, 1.0, 161.5), (1, 128, 1.5, 158.2), (2, 128, 1.5, 207.4), (1, 192, 1.5, 274.0),
+                 (4, 128, 1.5, 354.4), (2, 192, 1.0, 368.1), (2, 192, 1.5, 399.3), (4, 192, 1.5, 542.7)]
+
+
+def test_estimate_covers_the_measured_full_size_peaks_without_wasting_half_the_card():
+    """What ComfyUI keeps free must cover each measured peak, and not by more than 2x (over-asking unloads models
+    for nothing). Mutations seen failing: the first counted PER_DECODE (33,000); FIXED at 64 MiB."""
+    for frames, size, cfg, mib in MEASURED_BF16:
+        estimate = activation_bytes(frames, size, size, torch.bfloat16, cfg) / 2**20
+        assert mib <= estimate <= 2 * mib, (frames, size, cfg, mib, estimate)

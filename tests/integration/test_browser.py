@@ -1,6 +1,8 @@
 """The canvas extension in a real ComfyUI frontend, in headless Chromium: it loads without errors, every shipped
 workflow opens with no missing nodes, every node on screen, no overlaps and its four titled groups, and after
-queueing dance_basic the Pose Sequence and DisCo Sampler previews play frames. Screenshots are saved.
+queueing dance_basic the Pose Sequence and DisCo Sampler previews play frames and still nothing overlaps.
+Screenshots are saved with what shows ../shared/data (the photo, the clip, the skeletons over the photo)
+pixelated: see screenshot_redaction.py.
 
     COMFYUI_DIR=/path/to/ComfyUI python -m pytest -q tests/integration/test_browser.py
     DISCO_SCREENSHOTS=docs COMFYUI_DIR=... python -m pytest -q tests/integration/test_browser.py   # refresh docs/
@@ -10,14 +12,18 @@ playwright drives the system Chromium). Skips, saying which, when ComfyUI, Chrom
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from comfy_server import PACK_FOLDER, ROOT, comfyui_server, skip_without_comfyui
+from screenshot_redaction import pixel_box, redact
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +38,8 @@ WORKFLOWS = ["dance_basic", "background_swap", "pose_from_keypoints", "dance_tem
 GROUPS = ["Photo", "Motion", "Generate", "Save"]
 VIEWPORT = {"width": 1600, "height": 900}
 FRAMES = 12  # driving frames for the dance_basic run: enough to play, fast on the CPU with the tiny model
-FAST = {"DisCoSampler": {"steps": 2, "width": 64, "height": 96, "frames_per_batch": 6, "seed": 3},
+# 72×128: the phone's 9:16, the tallest video preview Save Video has to make room for
+FAST = {"DisCoSampler": {"steps": 2, "width": 72, "height": 128, "frames_per_batch": 6, "seed": 3},
         "DisCoPoseSequence": {"max_frames": FRAMES}, "DisCoModelLoader": {"checkpoint": "tiny.safetensors"}}
 RUN_TIMEOUT_MS = 300_000
 PACK_SCRIPTS = f"/extensions/{PACK_FOLDER}/"
@@ -108,6 +115,7 @@ GEOMETRY = """() => {
     const [left, top] = ds.convertOffsetToCanvas([x, y]), [right, bottom] = ds.convertOffsetToCanvas([x + w, y + h]);
     return [left, top, right - left, bottom - top];
   };
+  window.app.graph.nodes.forEach(n => n.updateArea());  // boundingRect is refreshed only when a node is drawn
   return {
     view: [width, height],
     missing: window.app.graph.nodes.filter(n => !(n.type in LiteGraph.registered_node_types)).map(n => n.type),
@@ -205,6 +213,54 @@ def test_node_colours_are_a_setting(page):
     assert set(page.evaluate(colours)) == {"#2a4858"}
     assert pack_problems(page) == []
 
+# Page rectangles [x, y, w, h] (CSS px) of what shows ../shared/data: the Reference photo's preview (drawn on the
+# canvas under the node's widgets), the Driving video's <video> and the Pose Sequence player (skeletons over the
+# photo; keep_vivid keeps the skeleton's colours).
+SHARED_DATA_ON_SCREEN = """() => {
+  const canvas = window.app.canvas, ds = canvas.ds, at = canvas.canvas.getBoundingClientRect();
+  const onPage = ([x, y, w, h]) => {
+    const [left, top] = ds.convertOffsetToCanvas([x, y]), [right, bottom] = ds.convertOffsetToCanvas([x + w, y + h]);
+    return [at.x + left, at.y + top, right - left, bottom - top];
+  };
+  const box = el => { const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; };
+  const regions = [];
+  for (const n of window.app.graph.nodes) {
+    if (n.type === 'LoadImage' && n.imgs?.length) {
+      const top = n.widgets.find(w => w.name === '$$canvas-image-preview')?.y ?? 0;
+      regions.push({node: n.title, shows: 'photo', keep_vivid: false,
+                    rect: onPage([n.pos[0], n.pos[1] + top, n.size[0], n.size[1] - top])});
+    }
+    const video = n.type === 'LoadVideo' && n.videoContainer?.querySelector('video');
+    if (video) regions.push({node: n.title, shows: 'clip', keep_vivid: false, rect: box(video)});
+    if (n.type === 'DisCoPoseSequence' && n.discoPlayer?.preview?.over_photo)
+      regions.push({node: n.title, shows: 'skeletons over the photo', keep_vivid: true, rect: box(n.discoPlayer.canvas)});
+  }
+  return regions;
+}"""
+
+
+def save_screenshot(page, path: Path, clip: list[float] | None = None) -> list[dict]:
+    """A screenshot of the page (cropped to `clip` [x, y, w, h]) with the rectangles that show ../shared/data
+    pixelated. Returns those rectangles."""
+    regions = page.evaluate(SHARED_DATA_ON_SCREEN)
+    shot = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB"))
+    assert shot.shape[:2] == (VIEWPORT["height"], VIEWPORT["width"])  # one image pixel per CSS pixel
+    shot = redact(shot, regions)
+    if clip is not None:
+        x0, y0, x1, y1 = pixel_box(clip, shot.shape)
+        shot = shot[y0:y1, x0:x1]
+    Image.fromarray(shot).save(path)
+    return regions
+
+
+def assert_redacted(regions: list[dict], shows: set[str]) -> None:
+    """The rectangles found are the expected ones, each with some area on screen."""
+    assert {r["shows"] for r in regions} == shows and len(regions) == len(shows)
+    for r in regions:
+        x0, y0, x1, y1 = pixel_box(r["rect"], (VIEWPORT["height"], VIEWPORT["width"]))
+        assert x1 - x0 > 20 and y1 - y0 > 20, r
+
+
 PLAYERS = """() => Object.fromEntries(window.app.graph.nodes.filter(n => n.discoPlayer).map(n => {
   const p = n.discoPlayer, ctx = p.canvas.getContext('2d');
   const px = ctx.getImageData(0, 0, p.canvas.width, p.canvas.height).data;
@@ -260,9 +316,22 @@ def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, se
         assert f"/{FRAMES}" in player["label"] and "12 fps" in player["label"]
     assert poses["vivid"] > 0.002  # coloured limbs drawn over the dimmed photo
     assert frames["stills"] >= 1  # step previews arrived through ComfyUI's preview channel while it sampled
-    page.screenshot(path=str(shots / "dance_basic.png"))
-    # the photo, the video and both previews showing: still no overlaps (Load Video grows to the clip's shape)
-    assert_no_overlaps(page.evaluate(GEOMETRY))
+    # Save Video shows the 9:16 result: the frontend grows the node to the video's shape
+    saved = page.wait_for_function("""() => {
+      const video = window.app.graph.nodes.find(n => n.type === 'SaveVideo').videoContainer?.querySelector('video');
+      return video?.readyState >= 2 && [video.videoWidth, video.videoHeight]; }""", timeout=60_000).json_value()
+    assert saved == [72, 128]
+    room = next(n["size"] for n in json.loads((ROOT / "workflows" / "dance_basic.json").read_text())["nodes"]
+                if n["type"] == "SaveVideo")
+    grown = page.evaluate("window.app.graph.nodes.find(n => n.type === 'SaveVideo').size[1]")
+    assert grown <= room[1]  # the saved layout already had room for the preview
+    page.evaluate("window.app.canvas.setDirty(true, true)")
+    page.wait_for_timeout(500)
+    regions = save_screenshot(page, shots / "dance_basic.png")
+    assert_redacted(regions, {"photo", "clip", "skeletons over the photo"})
+    # the photo, the video and all previews showing: still no overlaps, each node in its group (Load Video and
+    # Save Video grow to their videos' shapes)
+    assert_tidy(page.evaluate(GEOMETRY))
     zoom_to_players = """() => {
       const nodes = window.app.graph.nodes.filter(n => n.discoPlayer), r = nodes.map(n => n.boundingRect);
       const x = Math.min(...r.map(b => b[0])) - 20, y = Math.min(...r.map(b => b[1])) - 50;
@@ -279,10 +348,8 @@ def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, se
       const at = window.app.canvas.canvas.getBoundingClientRect();  // the canvas sits right of / under the menus
       return [at.x + left, at.y + top, right - left, bottom - top];
     }""", bounds)
-    left, top = max(0, box[0]), max(0, box[1])
-    page.screenshot(path=str(shots / "previews.png"), clip={
-        "x": left, "y": top, "width": min(VIEWPORT["width"] - left, box[2]),
-        "height": min(VIEWPORT["height"] - top, box[3])})
+    regions = save_screenshot(page, shots / "previews.png", clip=box)
+    assert "skeletons over the photo" in {r["shows"] for r in regions}
     state = page.evaluate("""() => {
       const node = window.app.graph.nodes.find(n => n.type === 'DisCoPoseSequence'), p = node.discoPlayer;
       p.slider.value = 4; p.slider.dispatchEvent(new Event('input'));
