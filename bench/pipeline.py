@@ -203,6 +203,8 @@ def main() -> None:
     p.add_argument("--detector", default="builtin")
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "disco_bench_pipeline"))
     p.add_argument("--json", action="store_true", help="print the raw results as JSON")
+    p.add_argument("--goal-ms", type=float, default=50.0, help="per-frame goal of every stage but sampling")
+    p.add_argument("--goal-growth-gib", type=float, default=3.0, help="peak RSS growth goal for clips up to 20 s")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if parity_dir() is None:
@@ -217,6 +219,25 @@ def main() -> None:
         print(json.dumps(results[-1]) if args.json else f"{frames} frames done", file=sys.stdout, flush=True)
     if not args.json:
         print(table(results))
+    if not meets_goals(results, args.goal_ms, args.goal_growth_gib):
+        sys.exit(1)
+
+
+def meets_goals(results: list[dict], goal_ms: float, goal_growth_gib: float) -> bool:
+    """Issue 7's goals: every stage but sampling under `goal_ms` per frame (decode+detect counts as one stage:
+    detection cannot run without decoding), peak RSS growth at most `goal_growth_gib` for clips up to 20 s."""
+    ok = True
+    for r in results:
+        for name in ("decode+detect", "render", "smooth", "encode"):
+            ms = 1000 * r["stages"][name]["seconds"] / r["frames"]
+            if ms > goal_ms:
+                print(f"over the goal: {name} {ms:.1f} ms/frame at {r['frames']} frames (goal {goal_ms} ms)")
+                ok = False
+        if r["frames"] / r["fps"] <= 20 and r["peak_growth_mib"] > goal_growth_gib * 1024:
+            print(f"over the goal: peak RSS growth {r['peak_growth_mib']:.0f} MiB at {r['frames']} frames")
+            ok = False
+    print("goals met" if ok else "goals NOT met (on a loaded machine the seconds are not the code's)")
+    return ok
 
 
 if __name__ == "__main__":
