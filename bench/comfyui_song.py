@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from disco_core import http_client  # noqa: E402
 from pipeline import PHOTO, make_clip, parity_dir  # noqa: E402
+from tests.integration.comfy_server import stop_server  # noqa: E402
 
 MiB = 2 ** 20
 
@@ -109,12 +110,7 @@ def main() -> None:
                           "output": str(saved), "video": got["video"], "audio": got["audio"],
                           "audio_header_seconds": got.get("audio_header")}))
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        stop_server(server, log)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,16 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def model_config(kind: str):
+    from disco_core import DiscoConfig
+    return DiscoConfig.sd_image_variations() if kind == "sd15" else DiscoConfig.from_file(TINY / "configs.json")
+
+
 def random_model(kind: str, device: str, dtype: torch.dtype):
     """Full-size (or tiny) model with random weights, made directly in `dtype` (no fp32 copy on the way)."""
-    from disco_core import DiscoConfig
     from disco_core.model import DiscoModel
-    cfg = DiscoConfig.sd_image_variations() if kind == "sd15" else DiscoConfig.from_file(TINY / "configs.json")
     with torch.device("meta"):
-        model = DiscoModel(cfg)
+        model = DiscoModel(model_config(kind))
     model.to(dtype=dtype)
     model.clip_image_encoder.to(dtype=torch.float32)
     model.to_empty(device=device)
@@ -151,11 +154,9 @@ def project(args, rows: list[dict]) -> bool:
     in fp32) and 18 bytes per trained value (fp32 master, fp32 gradient, two AdamW moments, the autocast copy
     in fp16), counted; per-sample activations measured as the slope of peak RSS over the batch size (CPU
     autocast in bf16 has the fp16 element size); plus GPU_CONTEXT_GIB. True when it fits --fits-gib."""
-    from disco_core import DiscoConfig
     from disco_core.model import DiscoModel
-    cfg = DiscoConfig.sd_image_variations() if args.model == "sd15" else DiscoConfig.from_file(TINY / "configs.json")
     with torch.device("meta"):
-        meta = DiscoModel(cfg)
+        meta = DiscoModel(model_config(args.model))
     weights = sum(p.numel() * (4 if name.startswith("clip_image_encoder.") else 2)
                   for name, p in meta.named_parameters())
     (b0, m0), (b1, m1) = (rows[0]["batch"], rows[0]["peak_memory_mb"]), (rows[-1]["batch"], rows[-1]["peak_memory_mb"])

@@ -67,6 +67,17 @@ def make_inputs(folder: Path, frames: int) -> dict:
                                                       configs=parity / "configs.json")}
 
 
+def stop_server(proc: subprocess.Popen, log) -> None:
+    """Ask the server to exit, kill it if it has not within 30 s, and close its log."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
 @contextlib.contextmanager
 def comfyui_server(tmp_path_factory, frames: int, preview_method: str = "none", setup=None):
     """Yield {"client", "base", "inputs", "port", "url", "pid"} for a running server; stop it afterwards. `setup(base)`
@@ -104,10 +115,4 @@ def comfyui_server(tmp_path_factory, frames: int, preview_method: str = "none", 
                 time.sleep(1)
         yield {"client": client, "base": base, "inputs": inputs, "port": port, "url": url, "pid": proc.pid}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        stop_server(proc, log)
