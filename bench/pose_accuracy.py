@@ -39,7 +39,7 @@ def evaluate(data: Path = DEFAULT_DATA, parts=("design", "scored"), every: int =
     from bench.pose_crops import make_crops
     from disco_core.pose.detect import blazepose_landmarks, blazepose_to_openpose18
     from disco_core.pose.keypoints import OPENPOSE18_NAMES, OPENPOSE18_TO_COCO17
-    from disco_core.segment import segment_person
+    from disco_core.pose.segment import segment_person
 
     landmarks, close = blazepose_landmarks()
     out = {}
