@@ -1,12 +1,12 @@
 """The held-out pose evaluation set: crops of the shared frames, with their OpenPose keypoints moved alike.
 
 Made, not chosen. Every frame of ../shared/data/sequences/NNN is cut with a grid of windows (`WINDOWS`): the
-person's OpenPose hips at `hip_at` of the window height and the person (top of the head down to the bottom
-edge) filling `fill` of it, so the body is cut off below the hips; windows that would leave the frame by more than `OVERHANG`
-are skipped. Each window also gets, cycling with its index, an aspect
-(9:16 or 3:4), an output height (1920 / 1280 / 960), a mirror flip (every other window) and a slight rotation
-(-8 … +8 degrees about the window centre). The source frame itself is added once, uncropped. Windows may
-reach a little above and beside the frame (`OVERHANG`, edge pixels repeated), never below it.
+person's OpenPose hips at `hip_at` of the window height and the person (top of the head down to the bottom edge)
+filling `fill` of it, so the body is cut off below the hips. Windows may reach a little above and beside the frame
+(`OVERHANG`, the frame's edge pixels repeated), never below it; those that would reach further are skipped. Each
+window also gets, cycling with its index, an aspect (9:16 or 3:4), an output height (1920 / 1280 / 960), a mirror
+flip (every other pair) and a slight rotation (-8 … +8 degrees about the window centre). The source frame itself
+is added once, uncropped.
 
 SPLIT RULE (by source clip, never by crop): a clip is SCORED when sha256 of its folder name ("001") is odd as an
 integer, DESIGN otherwise. That gives DESIGN = 002 (604×1080 dancer), SCORED = 001 (1080×1920 dancer); a clip
