@@ -40,7 +40,7 @@ def accuracy():
 @pytest.mark.shared_data
 def test_builtin_pose_meets_the_goal_on_the_held_out_scored_part(accuracy):
     """Issue 16's goal on the SCORED part: PCK@0.1 >= 0.85 and PCK@0.2 >= 0.95, and the CI sample within 0.01 of
-    what it measured when the figures were recorded (docs/accuracy.md: SCORED_FIGURES). Mutations that must
+    what it measured when the figures were recorded (SCORED_FIGURES; docs/accuracy.md). Mutations that must
     fail: the D&C anatomical floors back (MIN_TORSO_PER_SHOULDER = 0.288 / 0.259, MIN_TORSO_PER_UPPER_ARM =
     0.288 / 0.186: PCK@0.1 0.873 on this sample), or no torso floor at all (0.844, under the goal)."""
     r = accuracy["scored"]
