@@ -6,7 +6,7 @@
 For each (frames per batch, output size, CFG) it runs one 1-step `animate` chunk (CLIP + background VAE encode,
 both ControlNets and the UNet, VAE decode) while a thread samples VmRSS every 2 ms, and prints the peak above
 the RSS before the call (freed heap is handed back with malloc_trim first, so earlier runs do not hide it), next
-to `disco_core.memory.activation_bytes`; it exits 1 if the estimate is below a peak or above twice it. A
+to `disco_core.sampling.memory.activation_bytes`; it exits 1 if the estimate is below a peak or above twice it. A
 least-squares fit of the peaks to that function's form (fixed part, per latent pixel of the CFG-doubled denoising
 batch, per latent pixel of decoded frames) checks or replaces the coefficients it counts from the architecture.
 """
@@ -61,7 +61,7 @@ MAX_OVER = 2.0  # the estimate may ask for at most this many times the measured 
 def measure(args) -> list[tuple[int, int, float, int, int]]:
     """(frames, size, cfg, measured peak bytes, estimated bytes) for each of CASES."""
     from disco_core import animate, load_model
-    from disco_core.memory import activation_bytes
+    from disco_core.sampling.memory import activation_bytes
 
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     torch.manual_seed(0)
@@ -82,7 +82,7 @@ def measure(args) -> list[tuple[int, int, float, int, int]]:
 
 def check(rows, dtype) -> int:
     """0 when the estimate covers every measured peak and asks for at most MAX_OVER times it, else 1."""
-    from disco_core.memory import fit_terms
+    from disco_core.sampling.memory import fit_terms
 
     terms = np.array([fit_terms(b, s, s, dtype, c) for b, s, c, *_ in rows])
     coef, *_ = np.linalg.lstsq(terms, np.array([m for _, _, _, m, _ in rows], float), rcond=None)

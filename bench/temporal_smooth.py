@@ -46,8 +46,8 @@ REMOVED_TOL, PSNR_TOL = 0.015, 0.15  # what tests/core/test_temporal_smooth.py a
 
 def measure(args) -> dict:
     """Smooth the flickered clip and the clean one; the figures of one RESULTS.md row, plus timing."""
-    from disco_core.temporal_smooth import psnr, reference_flows, temporal_smooth, temporal_warp_error
-    from disco_core.video_io import read_frames
+    from disco_core.smoothing.temporal_smooth import psnr, reference_flows, temporal_smooth, temporal_warp_error
+    from disco_core.media.files import read_frames
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     clean = torch.from_numpy(read_frames(args.clip)[0]).float() / 255

@@ -1,10 +1,12 @@
-"""Poses for DisCo: one keypoint representation, DisCo-exact rendering, detection, clean-up, retargeting.
+"""Poses and person masks for DisCo: one keypoint representation, DisCo-exact rendering, detection (also from a
+streamed driving video: `driving`), clean-up, retargeting, and the person mask (`segment`).
 
 Detection backends import their heavy dependencies (mediapipe, controlnet_aux) only when they run.
 """
 from .detect import detect_pose_stream, detect_poses
 from .filtering import fill_missing, resample_fps, resample_indices, sanitize, smooth_poses
-from .keypoints import PoseSequence, load_pose_file, parse_pose_obj, parse_pose_text
+from .json_format import load_pose_file, parse_pose_obj, parse_pose_text
+from .keypoints import PoseSequence
 from .preview import draw_pose_preview
 from .render import crop_resize_cond, render_coco17, render_pose, render_pose_sequence
 from .retarget import retarget_poses
