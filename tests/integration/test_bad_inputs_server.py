@@ -231,9 +231,10 @@ def test_cancel_mid_sampling_then_a_normal_run_loses_nothing(server, tmp_path):
     others), and a video of all of them.
 
     The frames are compared as Save Image's PNGs of Temporal Smooth's output, not as the saved mp4: ComfyUI's Save
-    Video (PyAV's h264 at its default bit rate, slice threads) encodes the same frames differently from run to run
-    (5 different encodes of one 64x64 clip in 60 tries, in one process, no Cancel involved), which was this test's
-    intermittent failure (issue 16; the smoothed frames before and after were bit-identical in the failing runs).
+    Video (PyAV's h264 with its default options and slice threads) encodes the same frames differently from run to
+    run (5 different encodes of one 64x64 clip in 60 tries, in one process, no Cancel involved; with frame threads
+    1 in 40), which was this test's intermittent failure (issue 16; the smoothed frames before and after were
+    bit-identical in the failing runs).
     Mutation seen failing: a flag set when `comfy_glue.raise_if_interrupted` raises that shifts the sampler's next
     frames by 1/255 (state a cancelled run leaves behind)."""
     normal = prepared(server, "pose_from_keypoints")
