@@ -401,31 +401,3 @@ def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, se
     assert state["max_frames"] == 5 and "trim 0–4 (queue to apply)" in state["label"]
     assert pack_problems(page) == []
 
-
-def test_a_node_error_shows_its_own_name_in_the_error_dialog(page, server, shots, tmp_path):
-    """Text that is not pose JSON stops Pose Sequence with an InputError: ComfyUI's error dialog names it
-    `InputError`, not by the pack folder's module path (`comfyui-disco.disco_core.errors.InputError`). The photo
-    is a plain generated one (the error comes before it is used), so the screenshot needs no redaction."""
-    Image.new("RGB", (302, 540), (150, 160, 175)).save(tmp_path / "plain.png")
-    photo = server["client"].upload(tmp_path / "plain.png")
-    only_tab(page, "pose_from_keypoints")
-    page.evaluate("""photo => {
-      const g = window.app.graph, byTitle = t => g.nodes.find(n => n.title === t);
-      const set = (node, name, value) => { const w = node.widgets.find(w => w.name === name); w.value = value;
-                                           w.callback?.(value); };
-      set(byTitle('Reference photo'), 'image', photo);
-      set(g.nodes.find(n => n.type === 'DisCoPoseSequence'), 'pose_json', '{"foo": 1}');
-    }""", photo)
-    page.evaluate("window.app.queuePrompt(0, 1)")
-    dialog = page.locator(".p-dialog").filter(has_text="DisCoPoseSequence")
-    dialog.wait_for(timeout=RUN_TIMEOUT_MS)
-    assert "is not pose JSON" in dialog.inner_text()
-    dialog.get_by_text("Show Report").click()  # the report names the exception type
-    dialog.get_by_text("Exception Type").wait_for(timeout=10_000)
-    text = dialog.inner_text()
-    assert "Exception Type: InputError\n" in text.replace("**", ""), text
-    assert "disco_core.errors" not in text, text
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(shots / "error_dialog.png"))
-    close_dialogs(page)
-    assert pack_problems(page) == []
