@@ -11,12 +11,12 @@ from typing import Callable, Iterator
 import torch
 
 from ..errors import InputError
-from ..pipeline import _check_options
+from ..sampling.animate import _check_options
 from ..pose.frames import as_pose_frames
-from ..sampling import StepInfo, make_scheduler
-from ..temporal.pipeline import video_noise
-from ..temporal.sampling import step_loop, window_batches
-from ..temporal.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
+from ..sampling.steps import StepInfo, make_scheduler
+from ..sampling.animate_temporal import video_noise
+from ..sampling.windowed import step_loop, window_batches
+from ..sampling.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
 from .temporal import RemoteSteps
 
 

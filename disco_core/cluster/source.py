@@ -38,7 +38,7 @@ class ModelSource:
                 f"the worker on host {socket.gethostname()} cannot read {', '.join(missing)}: every worker reads "
                 "the model from the same path, so put the files on storage all nodes share (or copy them to that "
                 "path on every node)")
-        from ..checkpoint import load_model
+        from ..model.checkpoint import load_model
         device, dtype = self.resolve()
         model = load_model(self.checkpoint, device=device, dtype=dtype, configs=self.configs, uncond=self.uncond)
         if self.personal:

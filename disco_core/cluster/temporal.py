@@ -1,11 +1,11 @@
 """The temporal model on a cluster: the driver holds the video's latents and runs the one step loop
-(`temporal.sampling.step_loop`); at every step each worker gets its contiguous segment of window batches in ONE
+(`sampling.windowed.step_loop`); at every step each worker gets its contiguous segment of window batches in ONE
 call and sends back their weighted noise predictions, summed over its segment except at its edges
 (`SegmentEps`), which the driver adds in window order: bit-equal to one process. Driver memory: the latents
 plus one step's traffic."""
 from __future__ import annotations
 
-from ..temporal.sampling import SegmentEps, batch_frames
+from ..sampling.windowed import SegmentEps, batch_frames
 
 
 def split_segments(num_batches: int, parts: int) -> list[list[int]]:

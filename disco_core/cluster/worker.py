@@ -36,12 +36,12 @@ class DiscoWorker:
         """Encode the reference once for this video (and, temporal: prepare the window predictor)."""
         self.close_video(video_id)
         if self.model.is_temporal:
-            from ..temporal.pipeline import TemporalVideo
-            from ..temporal.sampling import WindowPredictor
+            from ..sampling.animate_temporal import TemporalVideo
+            from ..sampling.windowed import WindowPredictor
             video = TemporalVideo(self.model, **inputs, **options)
             self.predictors[video_id] = WindowPredictor(self.model, video.job()).__enter__()
         else:
-            from ..pipeline import ImageVideo
+            from ..sampling.animate import ImageVideo
             video = ImageVideo(self.model, **inputs, **options)
         self.videos[video_id] = video
         return True
@@ -76,7 +76,7 @@ class DiscoWorker:
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents -> float32 CPU frames [b, H, W, 3] in 0..1."""
-        from ..encode import decode
+        from ..model.encode import decode
         return decode(self.model, latents.to(self.model.device)).permute(0, 2, 3, 1).float().cpu()
 
     def exit_now(self) -> None:
