@@ -114,6 +114,7 @@ class Cluster:
         with self._lock:
             pool = self._pools.get(source)
             if pool is not None and pool.alive():
+                pool.top_up()
                 return pool
             for old in self._pools.values():
                 old.shutdown()

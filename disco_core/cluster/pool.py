@@ -4,9 +4,11 @@ given back in task order through a bounded reordering buffer, so the driver's me
 number of tasks."""
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Callable, Iterator
 
+from .. import errors
 from ..errors import Cancelled, DiscoError
 from .connection import ClusterError, require_ray
 from .worker import DiscoWorker
@@ -16,10 +18,15 @@ CANCEL_GRACE_S = 30.0    # a cancelled worker that has not stopped by then is ki
 
 
 def _unwrap(error: BaseException) -> BaseException:
-    """A DisCo error raised in a worker, as itself (its message is the user's next step)."""
+    """A DisCo error raised in a worker, as itself (its message is the user's next step). A worker that failed
+    to start carries only the text of its traceback; its last DisCo error line is the message."""
     cause = getattr(error, "cause", None)
     if isinstance(cause, DiscoError):
         return cause
+    found = re.findall(r"disco_core\.errors\.(\w+): (.*)", str(getattr(error, "error_msg", "")))
+    if found:
+        name, message = found[-1]
+        return getattr(errors, name, DiscoError)(message.strip())
     return error
 
 
@@ -37,6 +44,7 @@ class WorkerPool:
         self.workers: list[Worker] = []
         self.videos: dict[str, tuple] = {}     # open videos: id -> (inputs ref, options), reopened on replacements
         self.replaced = 0                      # workers started to replace dead ones (for tests and logs)
+        self.stopped: dict[str, int] = {}      # how stopped work ended: cancelled / finished / killed
         self._start(count)
         self.info = self.workers[0].info
 
@@ -77,6 +85,11 @@ class WorkerPool:
 
     def alive(self) -> bool:
         return bool(self.workers)
+
+    def top_up(self) -> None:
+        """Replace workers lost in earlier runs (between videos, so no run waits for a model to load)."""
+        if len(self.workers) < self.count:
+            self._start(self.count - len(self.workers))
 
     def shutdown(self) -> None:
         for worker in self.workers:
@@ -163,8 +176,18 @@ class WorkerPool:
         if video_id is not None:
             for worker in workers:
                 worker.actor.cancel.remote(video_id)
-        _, late = ray.wait(list(running), num_returns=len(running), timeout=CANCEL_GRACE_S)
+        ended, late = ray.wait(list(running), num_returns=len(running), timeout=CANCEL_GRACE_S)
+        for ref in ended:
+            try:
+                ray.get(ref)
+                outcome = "finished"
+            except ray.exceptions.RayTaskError as e:
+                outcome = "cancelled" if isinstance(_unwrap(e), Cancelled) else "failed"
+            except ray.exceptions.RayActorError:
+                outcome = "lost"
+            self.stopped[outcome] = self.stopped.get(outcome, 0) + 1
         for ref in late:
+            self.stopped["killed"] = self.stopped.get("killed", 0) + 1
             _, worker = running[ref]
             if worker in self.workers:
                 self.workers.remove(worker)
