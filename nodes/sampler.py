@@ -141,8 +141,11 @@ def _on_cluster(cluster, model, reference, poses, options):
         raise InputError("this model was not loaded from a file (e.g. it comes straight from DisCo Fine-Tune), so "
                          "the cluster's workers cannot load it: save the personalisation and pick it in Load "
                          "DisCo Model, or disconnect DisCo Cluster")
+    pool = cluster.pool(source)
+    glue.log.info("DisCo: rendering %d frames on %r: %d workers (%s)", len(poses), cluster, len(pool.workers),
+                  ", ".join(f"{w.info['host']}:{w.info['pid']} {w.info['device']}" for w in pool.workers))
     out = None
-    for frames, chunk in animate_chunks_on(cluster.pool(source), reference.image, reference.mask, poses.frames,
+    for frames, chunk in animate_chunks_on(pool, reference.image, reference.mask, poses.frames,
                                            **options):
         if out is None:
             out = torch.empty(len(poses), *chunk.shape[1:])

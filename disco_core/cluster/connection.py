@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 import threading
 
 from ..errors import DependencyError, DiscoError
@@ -40,13 +41,26 @@ def _check_reachable(address: str, timeout: float) -> None:
                            "and the firewall") from None
 
 
+def runtime_env() -> dict | None:
+    """Inside ComfyUI (the pack imported under its folder's path): let the workers import that name (alias.py)."""
+    from . import alias
+    prefix = alias.prefix_of(__name__)
+    if prefix is None:
+        return None
+    root = str(Path(__file__).resolve().parents[2])
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+                         alias.PACK_NAME: prefix, alias.PACK_ROOT: root},
+            "worker_process_setup_hook": "disco_core.cluster.alias.install"}
+
+
 def connect(address: str, timeout: float = CONNECT_TIMEOUT_S, num_cpus: int | None = None):
     """Join (or start) Ray once per process; an existing session is reused whatever address made it."""
     ray = require_ray()
     if ray.is_initialized():
         return ray
     if address == "local":
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 runtime_env=runtime_env())
         return ray
     if address.startswith("ray://"):
         _check_reachable(address, timeout)
@@ -56,7 +70,7 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT_S, num_cpus: int | No
 
     def init():
         try:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            ray.init(address=address, log_to_driver=False, configure_logging=False, runtime_env=runtime_env())
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
