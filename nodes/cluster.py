@@ -6,7 +6,7 @@ from __future__ import annotations
 import atexit
 import threading
 
-from ..disco_core.cluster.connection import INSTALL_HINT
+from ..disco_core.cluster.needs import INSTALL_HINT
 from ..disco_core.errors import DependencyError, InputError
 
 DISCO_CLUSTER = "DISCO_CLUSTER"

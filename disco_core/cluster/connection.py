@@ -7,24 +7,10 @@ import socket
 from pathlib import Path
 import threading
 
-from ..errors import DependencyError, DiscoError
+from .needs import INSTALL_HINT, ClusterError, require_ray  # noqa: F401 - re-exported
 
-INSTALL_HINT = ('Ray is not installed: install it with `pip install "ray>=2.9"` (or `pip install -e ".[cluster]"` '
-                "in the pack's folder) into the Python that runs DisCo, then restart it")
 CONNECT_TIMEOUT_S = 20.0   # reaching the head node
 LOAD_TIMEOUT_S = 600.0     # placing the workers and loading the model on each
-
-
-class ClusterError(DiscoError):
-    """The cluster cannot be reached, or cannot run the workers; the message says what to do."""
-
-
-def require_ray():
-    try:
-        import ray
-    except ImportError as e:
-        raise DependencyError(INSTALL_HINT) from e
-    return ray
 
 
 def _check_reachable(address: str, timeout: float) -> None:

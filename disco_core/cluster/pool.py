@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 from .. import errors
 from ..errors import Cancelled, DiscoError
-from .connection import ClusterError, require_ray
+from .needs import ClusterError, require_ray
 from .worker import DiscoWorker
 
 POLL_S = 0.2             # how often a wait looks at the cancel check
