@@ -7,7 +7,7 @@ import logging
 
 log = logging.getLogger("DisCo")
 
-NODE_MODULES = ("model_loader", "disentangle", "pose_sequence", "sampler", "temporal_smooth", "finetune")
+NODE_MODULES = ("model_loader", "disentangle", "pose_sequence", "sampler", "temporal_smooth", "finetune", "cluster")
 
 NODE_CLASS_MAPPINGS: dict = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}
