@@ -399,7 +399,7 @@ def audio_to_comfy(audio) -> dict:
 
 def audio_from_comfy(audio, name: str = "audio"):
     """ComfyUI AUDIO -> core Audio (first item of the batch)."""
-    from ..disco_core.audio import Audio
+    from ..disco_core.media.audio import Audio
 
     wave = audio.get("waveform") if isinstance(audio, dict) else None
     rate = audio.get("sample_rate") if isinstance(audio, dict) else None

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from ..disco_core import SCHEDULERS, animate
-from ..disco_core.preprocess import FIT_MODES
+from ..disco_core.media.images import FIT_MODES
 from ..disco_core.errors import InputError
-from ..disco_core.memory import activation_bytes
-from ..disco_core.temporal.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
+from ..disco_core.sampling.memory import activation_bytes
+from ..disco_core.sampling.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
 from . import comfy_glue as glue
 from . import previews
 from .sockets import DISCO_MODEL, DISCO_POSES, DISCO_REFERENCE

@@ -1,7 +1,7 @@
 """Temporal Smooth: IMAGE frames -> IMAGE frames (same count), flow-guided flicker reduction."""
 from __future__ import annotations
 
-from ..disco_core.temporal_smooth import temporal_smooth
+from ..disco_core.smoothing.temporal_smooth import temporal_smooth
 from . import comfy_glue as glue
 
 
