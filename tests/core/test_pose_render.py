@@ -96,6 +96,29 @@ def test_sticks_are_the_spec_width():
     assert rows.tolist() == list(range(50 - SPEC_STICK_WIDTH, 50 + SPEC_STICK_WIDTH + 1))
 
 
+def test_joints_on_the_canvas_edge_are_drawn_and_missing_ones_are_not():
+    """Spec: a circle is drawn when x >= 0 and y >= 0, a limb is skipped only when a coordinate is < 0; our
+    [18,3] keypoints mark a missing joint with confidence 0 or NaN, and [18,2] ones have no confidence."""
+    img = render_pose(_pose({0: (0, 40), 4: (50, 0)}), (100, 80), neck="keep")
+    assert img[40, 0].tolist() == SPEC_COLORS[0] and img[0, 50].tolist() == SPEC_COLORS[4]
+    limb = render_pose(_pose({2: (0, 50), 3: (100, 50)}), (101, 100), neck="keep")  # limb 2: R-sho - R-elb
+    assert np.abs(limb[50, 50].astype(int) - np.round(np.array(SPEC_COLORS[2]) * SPEC_LIMB_ALPHA)).max() <= 1
+    for score in (0.0, np.nan):
+        kp = _pose({5: (50, 40)})
+        kp[5, 2] = score
+        assert not render_pose(kp, (100, 80), neck="keep").any()
+    assert render_pose(_pose({5: (50, 40)})[:, :2], (100, 80), neck="keep")[40, 50].tolist() == SPEC_COLORS[5]
+
+
+def test_canvas_is_width_by_height_uint8():
+    coco = [[-1, -1, -1]] * 17
+    coco[0] = [150, 20, 0.9]
+    for img in (render_coco17([{"keypoints": coco}], (200, 100)), render_coco17([], (200, 100)),
+                render_pose_sequence(PoseSequence.from_disco_json([{"keypoints": coco}], (200, 100)))[0]):
+        assert img.shape == (100, 200, 3) and img.dtype == np.uint8
+    assert render_coco17([{"keypoints": coco}], (200, 100))[20, 150].tolist() == SPEC_COLORS[0]
+
+
 def test_spurious_neck_quirk_when_one_shoulder_is_missing():
     # DisCo computes the neck as the mean of both shoulders even when one is (-1,-1)
     coco = [[-1, -1, -1]] * 17
@@ -106,6 +129,11 @@ def test_spurious_neck_quirk_when_one_shoulder_is_missing():
     seq = PoseSequence.from_disco_json([{"keypoints": coco}], (400, 400))
     assert seq.keypoints[0, 1, 2] == 0  # the stored neck is honest (missing) ...
     assert np.array_equal(render_pose_sequence(seq)[0], img)  # ... while the render keeps DisCo's quirk
+    assert not np.array_equal(render_pose_sequence(seq, neck="keep")[0], img)
+    coco[5] = [301, 201, 0.9]  # odd: the missing shoulder counts as exactly (-1, -1), neck at (150, 100)
+    seq = PoseSequence.from_disco_json([{"keypoints": coco}], (400, 400))
+    assert np.array_equal(render_pose_sequence(seq)[0], render_coco17([{"keypoints": coco}], (400, 400)))
+    assert render_coco17([{"keypoints": coco}], (400, 400))[100, 150].any()
 
 
 def test_nan_inf_and_huge_values_do_not_crash():
@@ -119,6 +147,18 @@ def test_crop_resize_cond_centre_square():
     img[100:200] = 255  # exactly the centre square of a portrait frame
     out = crop_resize_cond(img, 50)
     assert out.shape == (50, 50, 3) and out.min() == 255
+    wide = np.zeros((100, 301, 3), np.uint8)
+    wide[:, 100:200] = 255  # the centre square of a landscape frame (left = (301 - 100) // 2)
+    assert crop_resize_cond(wide, 100).min() == 255
+    assert crop_resize_cond(img).shape == (256, 256, 3)  # cond_transform: RandomResizedCrop(256)
+
+
+def test_crop_resize_cond_is_bilinear():
+    """A black|white 2x2 image at 4x4: bilinear (half-pixel centres) gives 0, 0.25, 0.75, 1 of white;
+    bicubic (PIL's default) would give 53 and 202 in the middle."""
+    img = np.zeros((2, 2, 3), np.uint8)
+    img[:, 1] = 255
+    assert crop_resize_cond(img, 4)[0, :, 0].tolist() == [0, 64, 191, 255]
 
 
 def _official_draw(canvas, points):
