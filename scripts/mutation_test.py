@@ -20,22 +20,33 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_WIDGETS = "tests/nodes/test_every_widget.py"
-# module -> the tests that exercise it (pytest node ids); mutmut runs, per mutant, those that reach its function
+WINDOWS = "tests/core/test_temporal_windows.py"
+# module -> the tests that exercise it (pytest node ids). mutmut runs, per mutant, those that reach its function,
+# stopping at the first failure; a survivor runs them all, so the list stays as short as the module allows.
 MODULES = {
     "disco_core/pose/render.py": ["tests/core/test_pose_render.py"],
-    "disco_core/sampling/windows.py": ["tests/core/test_temporal_windows.py"],
-    "disco_core/sampling/windowed.py": ["tests/core/test_temporal_windows.py"],
-    "disco_core/sampling/window_poses.py": ["tests/core/test_temporal_windows.py"],
-    "disco_core/sampling/animate_temporal.py": ["tests/core/test_temporal_windows.py",
-                                                "tests/core/test_animate_cli_temporal.py"],
+    "disco_core/sampling/windows.py": [f"{WINDOWS}::{t}" for t in (
+        "test_window_plan_covers_the_video_with_full_windows",
+        "test_fusion_weights_are_the_hand_written_linear_cross_fade",
+        "test_fusion_weights_fall_towards_overlapped_edges_and_sum_to_one",
+        "test_multi_window_fusion_matches_a_reference_loop")],
+    "disco_core/sampling/windowed.py": [f"{WINDOWS}::{t}" for t in (
+        "test_overlapping_predictions_are_fused_with_the_weights", "test_multi_window_fusion_matches_a_reference_loop",
+        "test_running_several_windows_at_once_changes_nothing", "test_the_model_always_sees_full_windows",
+        "test_progress_counts_window_steps_and_cancel_stops_between_them")],
+    "disco_core/sampling/window_poses.py": [WINDOWS],
+    "disco_core/sampling/animate_temporal.py": [WINDOWS, "tests/core/test_animate_cli_temporal.py"],
     "disco_core/smoothing/temporal_smooth.py": ["tests/core/test_temporal_smooth.py",
-                                                "tests/nodes/test_node_temporal_smooth.py",
                                                 f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
-    "disco_core/sampling/steps.py": ["tests/core/test_sampling.py", f"{NODE_WIDGETS}::test_every_scheduler_gives_its_own_frames"],
-    "nodes/temporal_smooth.py": ["tests/nodes/test_node_temporal_smooth.py", NODE_WIDGETS],
-    "nodes/model_loader.py": ["tests/nodes/test_model_loader.py", NODE_WIDGETS],
+    "disco_core/sampling/steps.py": ["tests/core/test_sampling.py",
+                                     f"{NODE_WIDGETS}::test_every_scheduler_gives_its_own_frames"],
+    "nodes/temporal_smooth.py": ["tests/nodes/test_node_temporal_smooth.py",
+                                 f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
+    "nodes/model_loader.py": ["tests/nodes/test_model_loader.py", f"{NODE_WIDGETS}::test_loader_checkpoint_picks_the_file",
+                              f"{NODE_WIDGETS}::test_loader_dtype_reaches_the_weights"],
     "nodes/sampler.py": ["tests/nodes/test_sampler.py", "tests/nodes/test_sampler_temporal.py", NODE_WIDGETS],
-    "nodes/disentangle.py": ["tests/nodes/test_disentangle.py", "tests/nodes/test_bad_inputs.py", NODE_WIDGETS],
+    "nodes/disentangle.py": ["tests/nodes/test_disentangle.py", "tests/nodes/test_bad_inputs.py",
+                             f"{NODE_WIDGETS}::test_disentangle_invert_mask_flips_the_split"],
     "nodes/pose_sequence.py": ["tests/nodes/test_pose_sequence.py", "tests/nodes/test_pose_sequence_audio.py",
                                "tests/nodes/test_bad_inputs.py", NODE_WIDGETS],
     "nodes/finetune.py": ["tests/nodes/test_finetune_node.py", NODE_WIDGETS],
