@@ -33,9 +33,10 @@ WIDGET_TESTS = {
     },
     "DisCoDisentangleImage": {"invert_mask": "test_disentangle_invert_mask_flips_the_split"},
     "DisCoPoseSequence": {w: "test_pose_sequence_widget_changes_the_poses" for w in (
-        "fps", "target_fps", "max_frames", "smoothing", "pose_json", "canvas_width", "canvas_height",
+        "fps", "max_frames", "smoothing", "pose_json", "canvas_width", "canvas_height",
         "start_frame")} | {"detector": "test_pose_sequence_detector_reaches_the_detector",
-                           "retarget": "test_pose_sequence_retarget_moves_the_skeleton"},
+                           "retarget": "test_pose_sequence_retarget_moves_the_skeleton",
+                           "target_fps": "test_pose_sequence_target_fps_resamples_the_motion"},
     "DisCoSampler": {w: "test_sampler_widget_changes_the_frames" for w in (
         "seed", "steps", "cfg", "width", "height", "noise_mode", "pose_scale", "background_scale")} | {
         "scheduler": "test_every_scheduler_gives_its_own_frames",
@@ -171,6 +172,12 @@ def test_pose_sequence_widget_changes_the_poses(nodes, pose_json, widget, value)
     base = build(**inputs)
     changed = build(**{**inputs, widget: value})
     assert not _same_poses(_pose_digest(base[0], base[2]), _pose_digest(changed[0], changed[2]))
+
+
+def test_pose_sequence_target_fps_resamples_the_motion(nodes, pose_json):
+    """Six frames at 12 fps resampled to 6 fps: three frames of the same duration (not only a new fps label)."""
+    poses, _, fps, _ = nodes["DisCoPoseSequence"].build(**{**POSE_BASE, "target_fps": 6.0}, pose_json=pose_json)
+    assert fps == 6.0 and len(poses) == 3
 
 
 def test_pose_sequence_detector_reaches_the_detector(nodes, node_module, monkeypatch):
