@@ -11,6 +11,7 @@ the score and writes the surviving mutants' diffs to `out/mutation/<module>.txt`
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -20,13 +21,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_WIDGETS = "tests/nodes/test_every_widget.py"
+NODE_CONTRACTS = ["tests/nodes/test_node_contracts.py", f"{NODE_WIDGETS}::test_every_widget_has_a_test"]
 WINDOWS = "tests/core/test_temporal_windows.py"
 # module -> the tests that exercise it (pytest node ids). mutmut runs, per mutant, those that reach its function,
 # stopping at the first failure; a survivor runs them all, so the list stays as short as the module allows.
 MODULES = {
     "disco_core/pose/render.py": ["tests/core/test_pose_render.py"],
     "disco_core/sampling/windows.py": [f"{WINDOWS}::{t}" for t in (
-        "test_window_plan_covers_the_video_with_full_windows",
+        "test_window_plan_covers_the_video_with_full_windows", "test_window_plan_edges_and_messages",
         "test_fusion_weights_are_the_hand_written_linear_cross_fade",
         "test_fusion_weights_fall_towards_overlapped_edges_and_sum_to_one",
         "test_multi_window_fusion_matches_a_reference_loop")],
@@ -40,9 +42,9 @@ MODULES = {
                                                 f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
     "disco_core/sampling/steps.py": ["tests/core/test_sampling.py",
                                      f"{NODE_WIDGETS}::test_every_scheduler_gives_its_own_frames"],
-    "nodes/temporal_smooth.py": ["tests/nodes/test_node_temporal_smooth.py",
+    "nodes/temporal_smooth.py": [*NODE_CONTRACTS, "tests/nodes/test_node_temporal_smooth.py",
                                  f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
-    "nodes/model_loader.py": ["tests/nodes/test_model_loader.py", f"{NODE_WIDGETS}::test_loader_checkpoint_picks_the_file",
+    "nodes/model_loader.py": [*NODE_CONTRACTS, "tests/nodes/test_model_loader.py", f"{NODE_WIDGETS}::test_loader_checkpoint_picks_the_file",
                               f"{NODE_WIDGETS}::test_loader_dtype_reaches_the_weights"],
     "nodes/sampler.py": ["tests/nodes/test_sampler.py", "tests/nodes/test_sampler_temporal.py", NODE_WIDGETS],
     "nodes/disentangle.py": ["tests/nodes/test_disentangle.py", "tests/nodes/test_bad_inputs.py",
@@ -67,25 +69,29 @@ def _config(module: str, tests: list[str]) -> str:
             f"pytest_add_cli_args_test_selection = {quoted(tests)}\n")
 
 
-def run_module(module: str, mutmut: str, out_dir: Path) -> tuple[int, int, list[str]]:
-    """-> (killed, total, surviving mutant names) of one module."""
+def run_module(module: str, mutmut: str, out_dir: Path) -> tuple[int, int, int, list[str]]:
+    """-> (killed, timed out, total, the other mutants' names: survived, no tests, ...) of one module."""
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
         copy = Path(tmp) / "repo"
         shutil.copytree(ROOT, copy, ignore=COPY_IGNORE)
         pyproject = copy / "pyproject.toml"
         pyproject.write_text(pyproject.read_text() + _config(module, MODULES[module]))
-        subprocess.run([mutmut, "run"], cwd=copy, check=False, stdout=subprocess.DEVNULL)
+        # one OpenMP thread: mutmut forks a worker per mutant, and a fork of a process whose OpenMP pool is
+        # running can hang until mutmut's timeout (which would then count as a kill)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        subprocess.run([mutmut, "run"], cwd=copy, check=False, stdout=subprocess.DEVNULL, env=env)
         results = subprocess.run([mutmut, "results", "--all", "true"], cwd=copy, capture_output=True, text=True).stdout
         status = dict(re.findall(r"^\s*(\S+): (\w[\w ]*)$", results, re.M))
-        survivors = sorted(name for name, s in status.items() if s in ("survived", "no tests"))
-        killed = sum(s in ("killed", "timeout", "segfault") for s in status.values())
-        report = [f"{module}: {killed}/{len(status)} killed"]
+        survivors = sorted(name for name, s in status.items() if s not in ("killed", "timeout"))
+        killed = sum(s == "killed" for s in status.values())
+        timeouts = sum(s == "timeout" for s in status.values())
+        report = [f"{module}: {killed}/{len(status)} killed, {timeouts} timed out"]
         for name in survivors:
             diff = subprocess.run([mutmut, "show", name], cwd=copy, capture_output=True, text=True).stdout
             report.append(f"--- {name} ({status[name]})\n{diff}")
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / (module.replace("/", ".") + ".txt")).write_text("\n".join(report))
-    return killed, len(status), survivors
+    return killed, timeouts, len(status), survivors
 
 
 def main() -> int:
@@ -97,9 +103,10 @@ def main() -> int:
     for module in args.modules:
         if module not in MODULES:
             parser.error(f"{module} is not in MODULES (add it with the tests that exercise it)")
-        killed, total, survivors = run_module(module, mutmut, args.out)
-        score = 100 * killed / total if total else 100.0
-        print(f"{module}: {killed}/{total} killed ({score:.0f} %), {len(survivors)} survived", flush=True)
+        killed, timeouts, total, survivors = run_module(module, mutmut, args.out)
+        score = 100 * (killed + timeouts) / total if total else 100.0
+        print(f"{module}: {killed}/{total} killed, {timeouts} timed out ({score:.0f} %), {len(survivors)} survived",
+              flush=True)
     return 0
 
 

@@ -31,8 +31,21 @@ def test_window_plan_covers_the_video_with_full_windows():
     for bad in (dict(window=0, overlap=0), dict(window=8, overlap=8), dict(window=8, overlap=-1)):
         with pytest.raises(InputError, match="window|overlap"):
             plan_windows(20, **bad)
-    with pytest.raises(InputError, match="empty"):
+    with pytest.raises(InputError, match="^the pose sequence is empty: there is nothing to animate$"):
         plan_windows(0, 16, 4)
+
+
+def test_window_plan_edges_and_messages():
+    """Mutmut survivors: a start one frame too late, window 1 refused, the plan forgetting its overlap, and the
+    messages' numbers and hints."""
+    assert plan_windows(9, 4, 1).starts == (0, 3, 5)  # 9 - 4 + 1 = 6 is a multiple of the stride: no start at 6
+    assert plan_windows(3, 1, 0).starts == (0, 1, 2)  # one frame at a time is allowed
+    assert plan_windows(40, 16, 4).overlap == 4 and plan_windows(5, 16, 4).overlap == 4
+    with pytest.raises(InputError, match="the released temporal checkpoints were trained on 16-frame clips, the "
+                                         r"paper's on 8\)$"):
+        plan_windows(20, 0, 0)
+    with pytest.raises(InputError, match=r"^overlap must be between 0 and window - 1 = 7 frames, got 8$"):
+        plan_windows(20, 8, 8)
 
 
 # Written out by hand from the rule (windows.py docstring), not computed with the module: over an overlap of n
