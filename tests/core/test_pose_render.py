@@ -110,6 +110,12 @@ def test_joints_on_the_canvas_edge_are_drawn_and_missing_ones_are_not():
     assert render_pose(_pose({5: (50, 40)})[:, :2], (100, 80), neck="keep")[40, 50].tolist() == SPEC_COLORS[5]
 
 
+def test_unknown_neck_convention_is_named():
+    from disco_core.errors import InputError
+    with pytest.raises(InputError, match="^neck must be 'disco' or 'keep', got 'openpose'$"):
+        render_pose(_pose({0: (5, 5)}), (10, 10), neck="openpose")
+
+
 def test_canvas_is_width_by_height_uint8():
     coco = [[-1, -1, -1]] * 17
     coco[0] = [150, 20, 0.9]
