@@ -356,3 +356,18 @@ def test_fine_tune_lr_scales_the_update(tune):
         return sum((tuned[k].float() - v.float()).abs().sum().item() for k, v in tune.base.items())
     small, large = change(1e-4), change(1e-3)
     assert small > 0 and 5 < large / small < 20
+
+
+def test_temporal_smooth_progress_counts_both_passes(nodes, node_module, flicker, monkeypatch):
+    """The progress bar covers the whole run: 2 x frames bidirectional, 1 x otherwise (a mutmut survivor)."""
+    seen = []
+
+    def simple_progress(total, node_id=None):
+        seen.append(("total", total))
+        return lambda done, n=None: seen.append((done, n))
+
+    monkeypatch.setattr(node_module("comfy_glue"), "simple_progress", simple_progress)
+    for bidirectional, total in ((True, 12), (False, 6)):
+        seen.clear()
+        nodes["DisCoTemporalSmooth"].smooth(flicker, strength=0.5, bidirectional=bidirectional)
+        assert seen[0] == ("total", total) and seen[-1] == (total, total)
