@@ -6,7 +6,7 @@
 For each (frames per batch, output size, CFG) it runs one 1-step `animate` chunk (CLIP + background VAE encode,
 both ControlNets and the UNet, VAE decode) while a thread samples VmRSS every 2 ms, and prints the peak above
 the RSS before the call (freed heap is handed back with malloc_trim first, so earlier runs do not hide it), next
-to `disco_core.memory.activation_bytes`. A least-squares fit of the peaks to that function's form (fixed part,
+to `disco_core.sampling.memory.activation_bytes`. A least-squares fit of the peaks to that function's form (fixed part,
 per latent pixel of the CFG-doubled denoising batch, per latent pixel of decoded frames) checks or replaces the
 coefficients it counts from the architecture.
 """
@@ -58,7 +58,7 @@ def peak_during(fn) -> int:
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     from disco_core import animate, load_model
-    from disco_core.memory import activation_bytes, fit_terms
+    from disco_core.sampling.memory import activation_bytes, fit_terms
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint", type=Path)

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from disco_core import http_client  # noqa: E402
+from disco_core.client import http as http_client  # noqa: E402
 from pipeline import PHOTO, make_clip, parity_dir  # noqa: E402
 from tests.integration.comfy_server import stop_server  # noqa: E402
 

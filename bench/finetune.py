@@ -41,7 +41,7 @@ def model_config(kind: str):
 
 def random_model(kind: str, device: str, dtype: torch.dtype):
     """Full-size (or tiny) model with random weights, made directly in `dtype` (no fp32 copy on the way)."""
-    from disco_core.model import DiscoModel
+    from disco_core.model.networks import DiscoModel
     with torch.device("meta"):
         model = DiscoModel(model_config(kind))
     model.to(dtype=dtype)
@@ -154,7 +154,7 @@ def project(args, rows: list[dict]) -> bool:
     in fp32) and 18 bytes per trained value (fp32 master, fp32 gradient, two AdamW moments, the autocast copy
     in fp16), counted; per-sample activations measured as the slope of peak RSS over the batch size (CPU
     autocast in bf16 has the fp16 element size); plus GPU_CONTEXT_GIB. True when it fits --fits-gib."""
-    from disco_core.model import DiscoModel
+    from disco_core.model.networks import DiscoModel
     with torch.device("meta"):
         meta = DiscoModel(model_config(args.model))
     weights = sum(p.numel() * (4 if name.startswith("clip_image_encoder.") else 2)

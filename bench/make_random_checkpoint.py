@@ -20,9 +20,9 @@ from torch import nn
 from transformers import CLIPVisionModelWithProjection
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from disco_core.checkpoint import CONFIG_KEY, FORMAT_KEY, FORMAT_VERSION, VARIANT_KEY, model_shapes  # noqa: E402
-from disco_core.config import DiscoConfig  # noqa: E402
-from disco_core.model import background_controlnet, clip_vision_config, pose_controlnet  # noqa: E402
+from disco_core.model.checkpoint import CONFIG_KEY, FORMAT_KEY, FORMAT_VERSION, VARIANT_KEY, model_shapes  # noqa: E402
+from disco_core.model.config import DiscoConfig  # noqa: E402
+from disco_core.model.networks import background_controlnet, clip_vision_config, pose_controlnet  # noqa: E402
 
 _NAMES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 

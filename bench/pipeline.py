@@ -9,7 +9,7 @@ The clip is generated (tests/media.py: real 1080x1920 frames of ../shared/data/s
 forth when present, else synthetic frames; a 440 Hz tone with rising loudness as its song). The nodes run as
 ComfyUI runs them (Load Video's VIDEO -> Pose Sequence -> Disentangle Image -> DisCo Sampler -> Temporal Smooth),
 with the parity fixture's tiny model converted to a checkpoint, 1 step; the result is encoded with its sound
-(disco_core.video.VideoWriter: PyAV, H.264 + AAC, what Create Video -> Save Video does). Each size runs in its
+(disco_core.media.VideoWriter: PyAV, H.264 + AAC, what Create Video -> Save Video does). Each size runs in its
 own process, so one size's peak does not hide the next one's.
 """
 from __future__ import annotations
@@ -94,8 +94,8 @@ def run(clip: Path, out: Path, out_size: int, steps: int, detector: str, warmup:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     nodes = load_pack()
     core = importlib.import_module(f"{PACK}.disco_core")
-    pose_frames = importlib.import_module(f"{PACK}.disco_core.video.reader")
-    writer_mod = importlib.import_module(f"{PACK}.disco_core.video.writer")
+    pose_frames = importlib.import_module(f"{PACK}.disco_core.media.reader")
+    writer_mod = importlib.import_module(f"{PACK}.disco_core.media.writer")
     glue = importlib.import_module(f"{PACK}.nodes.comfy_glue")
     n = {k: v() for k, v in nodes.NODE_CLASS_MAPPINGS.items()}
     models = Path(tempfile.mkdtemp()) / "disco"

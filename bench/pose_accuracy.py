@@ -84,7 +84,7 @@ def evaluate(data: Path = DEFAULT_DATA, hip_positions=HIP_POSITIONS) -> dict:
     """PCK on full frames and close-ups, per-joint-type hip error, and mask IoU on close-ups."""
     from disco_core.pose.detect import detect_poses
     from disco_core.pose.keypoints import OPENPOSE18_NAMES, OPENPOSE18_TO_COCO17
-    from disco_core.segment import segment_person
+    from disco_core.pose.segment import segment_person
 
     full_err, crop_err, crop_joint, hip_dy, ious = [], [], [], [], []
     for seq_dir in sorted((data / "sequences").iterdir()):

@@ -19,7 +19,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from disco_core import animate, convert_checkpoint, load_model  # noqa: E402
-from disco_core.parity import Fixture, run_fixture  # noqa: E402
+from disco_core.parity.fixtures import Fixture  # noqa: E402
+from disco_core.parity.image import run_fixture
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 

@@ -11,7 +11,7 @@ each speed-up measured against the official execution order in the same run.
 What is timed: the denoising loop (UNet + both ControlNets + scheduler, CFG 1.5, DDIM) on a batch of frames with
 random inputs and random weights (speed does not depend on their values), after a warm-up call of the same shape.
 Temporal model: its networks on clips of min(batch, 16) frames, or with `--window` the windowed sampler
-(disco_core/temporal/sampling.py) over a video of `batch` frames (one background image, as the pipeline runs it);
+(disco_core/sampling/windowed.py) over a video of `batch` frames (one background image, as the pipeline runs it);
 frames/s and ms per frame-step count the video's frames (overlapping windows compute some frames twice, and
 TFLOP/s counts only one evaluation per frame).
 `--steps` steps are timed and frames/s is reported for `--report-steps` (50, the official count) steps.
@@ -20,7 +20,7 @@ embeddings and cross-attention K/V recomputed every step, both CFG halves); achi
 useful FLOP by the time, so a mode that skips work shows a higher rate. Device peak: `--peak-tflops`, else a
 known dense fp16/bf16 figure for the GPU, else (CPU) a measured fp32 matmul rate.
 
-Modes (see disco_core/fast): official = recompute per step (the official order; CFG halves batched as the
+Modes (see disco_core/sampling/fast): official = recompute per step (the official order; CFG halves batched as the
 official code does); conditioning / context_kv / channels_last = official plus that one technique;
 default = `Speed()` (what the pack runs); compiled = default + torch.compile of the UNet/ControlNet blocks.
 """
@@ -39,8 +39,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from disco_core import DiscoConfig, build_model, load_model  # noqa: E402
-from disco_core.fast import COMPILED, OFFICIAL_ORDER, Speed  # noqa: E402
-from disco_core.sampling import Conditioning, denoise, make_scheduler  # noqa: E402
+from disco_core.sampling.fast import COMPILED, OFFICIAL_ORDER, Speed  # noqa: E402
+from disco_core.sampling.steps import Conditioning, denoise, make_scheduler  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Dense (no sparsity) fp16/bf16 tensor-core peaks, TFLOP/s, from the vendors' datasheets (SXM parts).
@@ -162,8 +162,8 @@ def run(model, args, speed, batch: int, size: int, steps: int):
 
 def run_windows(model, args, speed, num_frames: int, size: int, steps: int):
     """The windowed temporal sampler over a video of `num_frames` frames (padded to one window if shorter)."""
-    from disco_core.temporal.sampling import denoise_windows
-    from disco_core.temporal.windows import plan_windows
+    from disco_core.sampling.windowed import denoise_windows
+    from disco_core.sampling.windows import plan_windows
     plan = plan_windows(num_frames, args.window, args.overlap)
     latents, cond = inputs(model, plan.length, size, args.device)
     return denoise_windows(model, latents, plan, tokens=cond.tokens[:1], uncond=cond.uncond[:1],

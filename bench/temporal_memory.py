@@ -25,8 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from disco_core import DiscoConfig, build_model  # noqa: E402
-from disco_core.temporal.pipeline import animate_windows  # noqa: E402
-from disco_core.temporal.poses import DEFAULT_POSE_CACHE_MB  # noqa: E402
+from disco_core.sampling.animate_temporal import animate_windows  # noqa: E402
+from disco_core.sampling.window_poses import DEFAULT_POSE_CACHE_MB  # noqa: E402
 
 CONFIGS = ROOT / "tests" / "fixtures" / "parity" / "temporal" / "configs.json"
 

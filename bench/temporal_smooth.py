@@ -37,8 +37,8 @@ def add_flicker(frames: torch.Tensor, seed: int = 0, amount: float = 1.0) -> tor
 
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
-    from disco_core.temporal_smooth import psnr, reference_flows, temporal_smooth, temporal_warp_error
-    from disco_core.video_io import read_frames
+    from disco_core.smoothing.temporal_smooth import psnr, reference_flows, temporal_smooth, temporal_warp_error
+    from disco_core.media.files import read_frames
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clip", type=Path, default=DEFAULT_CLIP)

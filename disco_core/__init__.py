@@ -1,5 +1,9 @@
 """DisCo (CVPR 2024) human dance generation: the model, its checkpoints and a sampler. No ComfyUI imports.
 
+One package per concern: `model` (networks, checkpoints), `sampling` (step loops, the animate pipeline),
+`media` (video, sound, pictures), `pose` (poses and person masks), `smoothing`, `training`, `parity`,
+`commands` (the CLI), `client` (ComfyUI over HTTP). docs/architecture.md shows how they fit together.
+
 Names are imported on first use, so the pose and mask tools start without loading diffusers.
 """
 import importlib
@@ -7,9 +11,9 @@ import importlib
 from .errors import Cancelled, CheckpointError, DependencyError, DiscoError, InputError
 
 _LAZY = {
-    "animate": ".pipeline", "load_model": ".checkpoint", "convert_checkpoint": ".checkpoint",
-    "build_model": ".model", "DiscoModel": ".model", "DiscoConfig": ".config", "SCHEDULERS": ".sampling",
-    "StepInfo": ".sampling",
+    "animate": ".sampling.animate", "load_model": ".model.checkpoint", "convert_checkpoint": ".model.checkpoint",
+    "build_model": ".model.build", "DiscoModel": ".model.networks", "DiscoConfig": ".model.config",
+    "SCHEDULERS": ".sampling.steps", "StepInfo": ".sampling.steps",
 }
 __all__ = sorted(_LAZY) + ["DiscoError", "CheckpointError", "InputError", "DependencyError", "Cancelled"]
 

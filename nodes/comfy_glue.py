@@ -75,7 +75,7 @@ def frames_folder() -> str:
 
 def clear_frames_folder() -> None:
     """Remove frame files a crashed or killed ComfyUI left behind (ComfyUI also empties temp/ at start-up)."""
-    from ..disco_core.frame_file import clear_folder
+    from ..disco_core.media.frame_file import clear_folder
 
     removed = clear_folder(frames_folder())
     if removed:
@@ -417,7 +417,7 @@ def audio_to_comfy(audio) -> dict:
 
 def audio_from_comfy(audio, name: str = "audio"):
     """ComfyUI AUDIO -> core Audio (first item of the batch)."""
-    from ..disco_core.audio import Audio
+    from ..disco_core.media.audio import Audio
 
     wave = audio.get("waveform") if isinstance(audio, dict) else None
     rate = audio.get("sample_rate") if isinstance(audio, dict) else None

@@ -11,7 +11,7 @@ from .sockets import DISCO_REFERENCE, DiscoReference
 def _segment(image_bchw) -> torch.Tensor:
     """Built-in person mask of a [1,3,H,W] photo -> [1,1,H,W], 1 = person."""
     try:
-        from ..disco_core.segment import segment_person
+        from ..disco_core.pose.segment import segment_person
         person = segment_person(glue.bchw_to_image(image_bchw)[0].numpy())
     except (ImportError, DependencyError) as e:  # mediapipe is imported when the segmenter runs
         raise DependencyError(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..disco_core import audio as sound
+from ..disco_core.media import audio as sound
 from ..disco_core.errors import InputError
 from ..disco_core.pose import PoseSequence, parse_pose_text, retarget_poses
 from ..disco_core.pose.detect import BACKENDS, detect_poses
 from ..disco_core.pose.filtering import fill_missing, resample_indices, sanitize, smooth_poses
 from ..disco_core.pose.frames import ImageFrames, KeypointFrames, PoseFrames, preview_indices
-from ..disco_core.video import driving
+from ..disco_core.pose import driving
 from . import comfy_glue as glue
 from . import previews
 from .sockets import DISCO_POSES, DISCO_REFERENCE, POSE_KEYPOINT, DiscoPoses

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from ..disco_core import SCHEDULERS, animate
-from ..disco_core.preprocess import FIT_MODES
+from ..disco_core.media.images import FIT_MODES
 from ..disco_core.errors import InputError
-from ..disco_core.memory import activation_bytes
-from ..disco_core.temporal.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
+from ..disco_core.sampling.memory import activation_bytes
+from ..disco_core.sampling.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
 from . import comfy_glue as glue
 from . import previews
 from .sockets import DISCO_MODEL, DISCO_POSES, DISCO_REFERENCE
@@ -117,7 +117,7 @@ class DisCoSampler:
             scheduler=scheduler, seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode,
             pose_scale=pose_scale, background_scale=background_scale, window=window, overlap=overlap,
             on_step=glue.progress(steps * chunks), preview_every=glue.preview_every(steps),
-            should_cancel=glue.raise_if_interrupted, frames_dir=glue.frames_folder(),
+            should_cancel=glue.raise_if_interrupted, buffer_dir=glue.frames_folder(),
         )
         return (glue.to_image(frames, owned=True), float(poses.fps or DEFAULT_FPS))
 

@@ -1,7 +1,7 @@
 """Temporal Smooth: IMAGE frames -> IMAGE frames (same count), flow-guided flicker reduction."""
 from __future__ import annotations
 
-from ..disco_core.temporal_smooth import temporal_smooth
+from ..disco_core.smoothing.temporal_smooth import temporal_smooth
 from . import comfy_glue as glue
 
 
@@ -39,7 +39,7 @@ class DisCoTemporalSmooth:
         update = glue.simple_progress(total)
         out = temporal_smooth(glue.to_image(frames), strength, flow_scale=flow_scale,
                               bidirectional=bidirectional, on_frame=lambda done, n: update(done, n),
-                              frames_dir=glue.frames_folder())
+                              buffer_dir=glue.frames_folder())
         return (glue.to_image(out, owned=True),)
 
 

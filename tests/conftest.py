@@ -55,7 +55,7 @@ def parity_image_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def parity_fixture(parity_image_dir):
-    from disco_core.parity import Fixture
+    from disco_core.parity.fixtures import Fixture
     return Fixture.load(parity_image_dir)
 
 
@@ -98,7 +98,7 @@ def parity_temporal_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def temporal_fixture():
-    from disco_core.parity import Fixture
+    from disco_core.parity.fixtures import Fixture
     return Fixture.load(PARITY_TEMPORAL)
 
 

@@ -25,8 +25,8 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(p):
-    from ..noise import NOISE_MODES
-    from ..sampling import SCHEDULERS
+    from ..sampling.noise import NOISE_MODES
+    from ..sampling.steps import SCHEDULERS
     p.add_argument("--checkpoint", required=True, help="converted .safetensors or official .pt")
     p.add_argument("--configs", help="configs.json for non-standard model sizes (tiny test models)")
     p.add_argument("--personal", help="personalisation file from `finetune` (only loads on the checkpoint it was "
@@ -82,7 +82,7 @@ def _mask(path: str) -> torch.Tensor:
 
 
 def _builtin_mask(reference: torch.Tensor) -> torch.Tensor:
-    from ..segment import segment_person
+    from ..pose.segment import segment_person
     arr = (reference[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return torch.from_numpy(segment_person(arr)).float()[None, None]
 
@@ -90,9 +90,9 @@ def _builtin_mask(reference: torch.Tensor) -> torch.Tensor:
 def _driving(args):
     """-> (poses from --start-frame on at the source rate, source fps, video path or None). A video is decoded
     one frame at a time; animated images and folders of frames (small by nature) are read whole."""
-    from ..video import driving
-    from ..video.reader import probe
-    from ..video_io import VIDEO_EXTS, read_frames
+    from ..pose import driving
+    from ..media.reader import probe
+    from ..media.files import VIDEO_EXTS, read_frames
     src = Path(args.driving)
     if src.is_file() and src.suffix.lower() in VIDEO_EXTS:
         fps = probe(src).fps
@@ -106,10 +106,10 @@ def _driving(args):
 def _pose_frames(args, reference: torch.Tensor):
     """-> (PoseFrames of the output frames, output fps or None, sound or None). Skeletons are drawn per chunk
     while sampling; rendered pose images are kept as small uint8 frames."""
-    from ..audio import read_audio
+    from ..media.audio import read_audio
     from ..pose import detect_poses, load_pose_file, retarget_poses
     from ..pose.frames import ImageFrames, KeypointFrames
-    from ..video import driving
+    from ..pose import driving
     audio = None
     if args.driving:
         seq, src_fps, video = _driving(args)
@@ -142,9 +142,9 @@ def _pose_frames(args, reference: torch.Tensor):
 
 def run(args) -> int:
     from .. import load_model
-    from ..pipeline import animate_chunks
-    from ..video import VideoWriter
-    from ..video_io import write_frames, write_video
+    from ..sampling.animate import animate_chunks
+    from ..media import VideoWriter
+    from ..media.files import write_frames, write_video
     reference = _image(args.image, "RGB")
     mask = _mask(args.mask) if args.mask else _builtin_mask(reference)
     poses, fps, audio = _pose_frames(args, reference)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from ..parity import Fixture, UnsupportedFixture, run_fixture
+from ..parity.fixtures import Fixture, UnsupportedFixture
+from ..parity.image import run_fixture
 
 HELP = ("run this pack's pipeline (or, on a training fixture, one fine-tuning step) on an official-output fixture "
         "and report the relative error of every tensor")
@@ -15,12 +16,12 @@ def add_arguments(p):
 
 
 def _run_training_fixture(path):
-    from ..training.parity import TrainFixture, run_train_fixture
+    from ..parity.training import TrainFixture, run_train_fixture
     return run_train_fixture(TrainFixture.load(path))
 
 
 def run(args) -> int:
-    from ..training.parity import is_training_fixture
+    from ..parity.training import is_training_fixture
     if is_training_fixture(args.fixture):  # one training step (loss, gradients, AdamW update)
         result = _run_training_fixture(args.fixture)
     else:

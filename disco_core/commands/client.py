@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from ..http_client import ComfyClient, load_workflow, output_files, parse_assignment, set_input
+from ..client.http import ComfyClient, load_workflow, output_files, parse_assignment, set_input
 
 HELP = "run a DisCo API workflow on a ComfyUI server: upload inputs, queue, follow progress, download the video"
 

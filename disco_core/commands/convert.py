@@ -1,7 +1,7 @@
 """python -m disco_core convert SRC DST.safetensors [--configs CONFIGS.json] [--uncond blank|zeros]"""
 from __future__ import annotations
 
-from ..checkpoint import convert_checkpoint, read_checkpoint
+from ..model.checkpoint import convert_checkpoint, read_checkpoint
 
 HELP = "convert an official DisCo checkpoint (.pt or .safetensors) into one self-describing .safetensors"
 

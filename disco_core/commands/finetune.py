@@ -43,7 +43,7 @@ def add_arguments(p):
 
 
 def _frames(path: str) -> torch.Tensor:
-    from ..video_io import read_frames
+    from ..media.files import read_frames
     frames, _ = read_frames(path)
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
 

@@ -20,7 +20,7 @@ def run(args) -> int:
     from PIL import Image
 
     from ..errors import InputError
-    from ..segment import segment_person
+    from ..pose.segment import segment_person
 
     try:
         with Image.open(args.image) as im:

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _read_all(paths: list[Path]):
     import numpy as np
 
-    from ..video_io import read_frames
+    from ..media.files import read_frames
 
     frames, fps = [], None
     for p in paths:

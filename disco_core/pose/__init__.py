@@ -1,4 +1,5 @@
-"""Poses for DisCo: one keypoint representation, DisCo-exact rendering, detection, clean-up, retargeting.
+"""Poses and person masks for DisCo: one keypoint representation, DisCo-exact rendering, detection (also from a
+streamed driving video: `driving`), clean-up, retargeting, and the person mask (`segment`).
 
 Detection backends import their heavy dependencies (mediapipe, controlnet_aux) only when they run.
 """

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..preprocess import check_image, fit, fit_window, resize, take_window
+from ..media.images import check_image, fit, fit_window, resize, take_window
 from .keypoints import PoseSequence
 from .render import render_pose
 

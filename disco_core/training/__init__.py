@@ -7,6 +7,6 @@
 - `data`: frames of the person -> (reference, target, pose, background) samples with the official augmentation.
 - `trainer`: the loop (mixed precision, gradient checkpointing, progress, cancel, resumable state).
 - `personal`: the small `.safetensors` a fine-tune produces, and applying it to its base model.
-- `parity`: one official training step reproduced on the `train_crossattn` fixture.
+- `modes`: train/eval modes as the official code sets them (its parity run is `disco_core/parity/training.py`).
 No ComfyUI imports.
 """

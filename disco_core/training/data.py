@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..preprocess import clip_normalize, pil_resize_mask, resize
+from ..media.images import clip_normalize, pil_resize_mask, resize
 from .objective import Batch
 
 MIN_CROP_SCALE = 0.5   # --strong_aug_stage1
@@ -88,7 +88,7 @@ def prepare_person(frames: torch.Tensor, masks: torch.Tensor | None = None, pose
         raise InputError(f"fine-tuning needs at least {MIN_FRAMES} frame of at least 8x8 pixels, got {n} of {w}x{h}")
     uint8 = (frames.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     if masks is None:
-        from ..segment import segment_person
+        from ..pose.segment import segment_person
         masks = torch.from_numpy(np.stack([segment_person(f) for f in uint8]))[:, None]
     masks = _as_bchw(masks, 1, "masks")
     if masks.shape[0] == 1 and n > 1:

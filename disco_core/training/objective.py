@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 
-from ..encode import background_latents, clip_tokens
-from ..model import DiscoModel
+from ..model.encode import background_latents, clip_tokens
+from ..model.networks import DiscoModel
 
 BRANCHES = ("pose", "background")
 Trace = Callable[[str, torch.Tensor], None] | None

@@ -20,12 +20,12 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import Cancelled, CheckpointError, InputError
-from ..model import DiscoModel
+from ..model.networks import DiscoModel
 from . import lora as lora_mod
 from .data import PersonFrames, SampleSource, draws_generator
 from .objective import Draws, denoising_loss, latent_shape, training_scheduler
 from .optim import LR, WARMUP_RATIO, learning_rate, make_optimizer, set_learning_rate
-from .parity import set_official_modes
+from .modes import set_official_modes
 from .trainable import canonical_set, official_trainable_names
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from disco_core.cli import main
-from disco_core.video_io import read_frames
+from disco_core.media.files import read_frames
 from tests.synthetic_inputs import dance_json, person_photo, skeleton_images
 
 N_POSES = 3

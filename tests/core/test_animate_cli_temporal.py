@@ -3,7 +3,7 @@ import numpy as np
 from PIL import Image
 
 from disco_core.cli import main
-from disco_core.video_io import read_frames
+from disco_core.media.files import read_frames
 
 
 def _write_inputs(folder):

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from disco_core import CheckpointError, DiscoConfig, convert_checkpoint, load_model
-from disco_core.checkpoint import convert_official, model_shapes, read_checkpoint
+from disco_core.model.checkpoint import convert_official, model_shapes, read_checkpoint
 from disco_core.cli import main
 from tests.paths import FIXTURES
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from disco_core import Cancelled, animate
-from disco_core.fast import COMPILED, OFFICIAL_ORDER, Speed
-from disco_core.sampling import Conditioning, denoise, make_scheduler
+from disco_core.sampling.fast import COMPILED, OFFICIAL_ORDER, Speed
+from disco_core.sampling.steps import Conditioning, denoise, make_scheduler
 
 FAST = dict(height=64, width=48, num_inference_steps=3, seed=7, frames_per_batch=3)
 # fp32 summation order may differ in the last bits (K/V from 2 rows instead of 2B, one conv call instead of one
@@ -108,7 +108,7 @@ def test_model_is_left_as_it_was(tiny_model, chunk):
 
 def test_frames_with_different_tokens_are_not_shared(tiny_model):
     """The K/V cache only engages when every frame of a group has the same tokens."""
-    from disco_core.fast.context_kv import shared_context_kv
+    from disco_core.sampling.fast.context_kv import shared_context_kv
     ctx = torch.randn(4, 5, tiny_model.unet.config.cross_attention_dim)
     with shared_context_kv([tiny_model.unet], ctx, groups=2) as installed:
         assert installed == []
@@ -119,7 +119,7 @@ def test_frames_with_different_tokens_are_not_shared(tiny_model):
 
 def test_vae_decode_in_batches_gives_the_same_images(tiny_model):
     """Mutation seen failing: slicing `latents[i:i + 1]` (the first frame of each batch only)."""
-    from disco_core.encode import decode, decode_batch_size
+    from disco_core.model.encode import decode, decode_batch_size
     latents = torch.randn(5, 4, 8, 6, generator=torch.Generator().manual_seed(1))
     whole = decode(tiny_model, latents, batch_size=5)
     calls, handles = _count_calls([tiny_model.vae.decoder])
@@ -176,7 +176,7 @@ def _cross_attention_keys(model):
 
 def _run_counted(fx, model, **kw):
     """The temporal fixture through the windowed sampler -> (its tensors, embedding calls, K/V projections)."""
-    from disco_core.temporal.parity import run_temporal
+    from disco_core.parity.temporal import run_temporal
     embeddings, calls = _count_calls([model.pose_controlnet.controlnet_cond_embedding,
                                       model.background_controlnet.controlnet_cond_embedding])
     keys, key_handles = _count_calls(_cross_attention_keys(model))
@@ -202,7 +202,7 @@ def test_windowed_temporal_sampler_gives_the_official_order_frames_exactly(
     Mutations seen failing: every batch given the first batch's pose embedding (key `(name, 0)` in
     `_conditioning`), the CFG groups' K/V swapped (`self.key.flip(0)`), and merging a group's frames into one
     query (the earlier processor: equal only to ~7e-7 relative on this model)."""
-    from disco_core.temporal.windows import plan_windows
+    from disco_core.sampling.windows import plan_windows
     plan = plan_windows(4, window=2, overlap=1)
     assert plan.starts == (0, 1, 2)
     kw = dict(plan=plan, windows_per_batch=windows_per_batch)

@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image
 
 from disco_core.cli import main
-from disco_core.video_io import read_frames
+from disco_core.media.files import read_frames
 from tests.core.training_helpers import synthetic_person, tiny_base
 
 

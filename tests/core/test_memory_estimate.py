@@ -1,7 +1,7 @@
 """The activation estimate handed to ComfyUI's memory manager grows the way the sampler's tensors do."""
 import torch
 
-from disco_core.memory import activation_bytes
+from disco_core.sampling.memory import activation_bytes
 
 
 def test_estimate_scales_with_frames_size_dtype_and_cfg():

@@ -22,10 +22,10 @@ def test_wheel_contains_only_disco_core(tmp_path):
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert top == {"disco_core"}, top
     assert not top & COMFYUI_TOP_LEVEL
-    assert "disco_core/configs/sd_image_variations.json" in names
+    assert "disco_core/model/configs/sd_image_variations.json" in names
     assert any(n.startswith("disco_core/pose/") for n in names)
-    assert "disco_core/video/reader.py" in names  # streamed video and sound
-    # every subpackage ships (disco_core.fast was once left out of pyproject's list)
+    assert "disco_core/media/reader.py" in names  # streamed video and sound
+    # every subpackage ships (disco_core.fast was once left out of a hand-kept list)
     subpackages = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "disco_core").rglob("__init__.py")}
     assert {s for s in subpackages if f"{s}/__init__.py" not in names} == set()
     assert not any("torch" in line.split(";")[0] for line in _requirements())

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from disco_core.cli import main
-from disco_core.parity import run_fixture
+from disco_core.parity.image import run_fixture
 from tests.paths import SHARED_DATA_REASON
 
 TOL = 1e-4

@@ -157,7 +157,7 @@ def test_real_clip_detect_fill_smooth():
     """A 45-frame real dance: frame count kept, gaps filled, jitter reduced, every frame renders."""
     pytest.importorskip("mediapipe")
     from disco_core.pose import fill_missing, render_pose_sequence, sanitize, smooth_poses
-    from disco_core.video_io import read_frames
+    from disco_core.media.files import read_frames
 
     frames, fps = read_frames(CLIP)
     seq = detect_poses(frames, fps=fps)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from disco_core.pose import PoseSequence, render_pose_sequence
 from disco_core.pose.frames import ImageFrames, KeypointFrames, preview_indices
-from disco_core.preprocess import fit
+from disco_core.media.images import fit
 from tests.paths import SHARED_DATA_REASON
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from disco_core.preprocess import background_input, clip_input, fit, fit_window
+from disco_core.media.images import background_input, clip_input, fit, fit_window
 
 
 def _img(t):  # uint8 HWC -> float [1, 3, H, W]

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from disco_core import SCHEDULERS, Cancelled, InputError, animate
-from disco_core.sampling import make_scheduler
+from disco_core.sampling.steps import make_scheduler
 
 FAST = dict(height=64, width=48, num_inference_steps=3, seed=7)
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from disco_core.errors import InputError
-from disco_core.segment import refine_mask, segment_person
+from disco_core.pose.segment import refine_mask, segment_person
 
 from tests.paths import HAVE_SHARED_DATA, SHARED_DATA, SHARED_DATA_REASON
 

@@ -15,12 +15,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from disco_core import CheckpointError, DiscoConfig, convert_checkpoint, load_model
-from disco_core.checkpoint import convert_official, model_shapes, read_checkpoint
+from disco_core.model.checkpoint import convert_official, model_shapes, read_checkpoint
 from disco_core.cli import main
-from disco_core.parity import relative_error
-from disco_core.temporal.layers import FrameGroupNorm, TemporalResnetBlock, TemporalTransformerBlock, _to_clips
-from disco_core.temporal.model import TemporalDiscoModel
-from disco_core.temporal.sampling import predict_noise
+from disco_core.parity.fixtures import relative_error
+from disco_core.model.temporal_layers import FrameGroupNorm, TemporalResnetBlock, TemporalTransformerBlock, _to_clips
+from disco_core.model.temporal import TemporalDiscoModel
+from disco_core.sampling.windowed import predict_noise
 from tests.paths import SHARED_DATA_REASON
 
 TOL = 1e-4

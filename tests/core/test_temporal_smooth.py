@@ -7,8 +7,8 @@ import torch
 
 from bench.temporal_smooth import add_flicker
 from disco_core.errors import InputError
-from disco_core.temporal_smooth import psnr, reference_flows, temporal_smooth, temporal_warp_error
-from disco_core.video_io import read_frames
+from disco_core.smoothing.temporal_smooth import psnr, reference_flows, temporal_smooth, temporal_warp_error
+from disco_core.media.files import read_frames
 
 from tests.paths import SHARED, SHARED_DATA_REASON
 CLIP = SHARED / "data" / "clips" / "dance_fullbody_350.webp"

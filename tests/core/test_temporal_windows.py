@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from disco_core import Cancelled, InputError, animate
-from disco_core.sampling import make_scheduler
-from disco_core.temporal.pipeline import animate_windows, joint_noise
-from disco_core.temporal.sampling import denoise_windows
-from disco_core.temporal.windows import plan_windows
+from disco_core.sampling.steps import make_scheduler
+from disco_core.sampling.animate_temporal import animate_windows, joint_noise
+from disco_core.sampling.windowed import denoise_windows
+from disco_core.sampling.windows import plan_windows
 
 H = W = 64  # the fixture model's size (three 2x downsamplings of 8x8 latents)
 FAST = dict(height=H, width=W, num_inference_steps=2, seed=5)

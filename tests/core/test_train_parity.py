@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from disco_core.cli import main
-from disco_core.training.parity import TrainFixture, run_train_fixture
+from disco_core.parity.training import TrainFixture, run_train_fixture
 from tests.paths import SHARED_DATA_REASON
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "parity" / "train_crossattn"
@@ -45,8 +45,8 @@ def test_wrong_parameter_set_breaks_parity(fx):
 
 
 def _background_resnet0_names(fx):
-    from disco_core.checkpoint import load_model
-    from disco_core.config import DiscoConfig
+    from disco_core.model.checkpoint import load_model
+    from disco_core.model.config import DiscoConfig
     model = load_model(fx.path / "weights.safetensors", configs=DiscoConfig.from_dict(fx.configs))
     names = [n for n, _ in model.named_parameters() if n.startswith("controlnet.nets.1.") and "resnets.0" in n]
     assert names, "the tiny background ControlNet has resnets.0 tensors"
@@ -103,8 +103,8 @@ def test_crossattn_kv_and_lora_sets_at_full_size_are_the_readme_sizes():
 
 
 def test_official_set_on_tiny_model_is_the_fixture_list(fx):
-    from disco_core.checkpoint import load_model
-    from disco_core.config import DiscoConfig
+    from disco_core.model.checkpoint import load_model
+    from disco_core.model.config import DiscoConfig
     from disco_core.training.trainable import official_trainable_names
     model = load_model(fx.path / "weights.safetensors", configs=DiscoConfig.from_dict(fx.configs))
     assert sorted(official_trainable_names(model)) == sorted(fx.trainable)

@@ -1,11 +1,11 @@
-"""Round trips through disco_core.video_io and clear errors on bad input."""
+"""Round trips through disco_core.media.files and clear errors on bad input."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from disco_core.errors import InputError
-from disco_core.video_io import read_frames, write_frames, write_video
+from disco_core.media.files import read_frames, write_frames, write_video
 
 from tests.paths import SHARED, SHARED_DATA_REASON
 CLIP = SHARED / "data" / "clips" / "dance_fullbody_350.webp"

@@ -40,7 +40,7 @@ def skip_without_comfyui() -> None:
 
 def http_client():
     sys.path.insert(0, str(ROOT))
-    return importlib.import_module("disco_core.http_client")
+    return importlib.import_module("disco_core.client.http")
 
 
 def free_port() -> int:
@@ -53,7 +53,7 @@ def make_inputs(folder: Path, frames: int) -> dict:
     """Reference photo, background and a short driving mp4 (`frames` + 2 frames at 12 fps, with a song: the
     tone of tests/media.py) from the shared real data."""
     from disco_core import convert_checkpoint
-    from disco_core.video_io import read_frames
+    from disco_core.media.files import read_frames
     from tests.media import write_clip
 
     data = SHARED / "data"

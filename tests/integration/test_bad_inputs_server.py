@@ -41,14 +41,14 @@ def run(server, prompt):
 
 
 def video(path: Path, frames: np.ndarray, fps: int = 12) -> Path:
-    from disco_core.video_io import write_video
+    from disco_core.media.files import write_video
 
     write_video(frames, path, fps=fps)
     return path
 
 
 def real_frames(server, n):
-    from disco_core.video_io import read_frames
+    from disco_core.media.files import read_frames
 
     frames, _ = read_frames(server["inputs"]["video"])
     return frames[:n]
@@ -206,7 +206,7 @@ def test_truncated_checkpoint_and_a_foreign_safetensors(server):
 
 
 def decoded(server, entry, tmp_path) -> np.ndarray:
-    from disco_core.video_io import read_frames
+    from disco_core.media.files import read_frames
 
     videos = [f for f in http_client.output_files(entry) if f["filename"].endswith(".mp4")]
     return read_frames(server["client"].download(videos[0], tmp_path))[0]

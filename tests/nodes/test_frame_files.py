@@ -1,4 +1,4 @@
-"""The sampler's and Temporal Smooth's IMAGE outputs live in files in the temp folder (disco_core/frame_file.py):
+"""The sampler's and Temporal Smooth's IMAGE outputs live in files in the temp folder (disco_core/media/frame_file.py):
 the same frames as in memory, the files gone when the outputs are dropped, none ever in a RAM-backed folder."""
 import gc
 import importlib
@@ -82,7 +82,7 @@ def test_frame_files_go_away_with_the_outputs_and_at_load(setup, folder):
 def test_a_ram_backed_folder_gets_no_files(core, tmp_path, monkeypatch):
     """Pages of a tmpfs file are shared memory that cannot be written back: no gain, so no file there.
     Mutation seen failing: the ram_backed check removed."""
-    frame_file = importlib.import_module(core.__name__ + ".frame_file")
+    frame_file = importlib.import_module(core.__name__ + ".media.frame_file")
     monkeypatch.setattr(frame_file, "ram_backed", lambda folder: True)
     buffer = frame_file.frame_buffer((2, 4, 4, 3), str(tmp_path / "f"))
     assert buffer.shape == (2, 4, 4, 3) and files(tmp_path / "f") == []
@@ -93,7 +93,7 @@ def test_a_ram_backed_folder_gets_no_files(core, tmp_path, monkeypatch):
 
 def test_dev_shm_is_recognised_as_ram(core):
     """Mutation seen failing: tmpfs missing from RAM_FILESYSTEMS; the mount lookup taking the shortest match."""
-    frame_file = importlib.import_module(core.__name__ + ".frame_file")
+    frame_file = importlib.import_module(core.__name__ + ".media.frame_file")
     if frame_file._mount_type("/dev/shm") != "tmpfs":
         pytest.skip("/dev/shm is not a tmpfs mount here")
     assert frame_file.ram_backed("/dev/shm") and frame_file.ram_backed("/dev/shm/not/made/yet")

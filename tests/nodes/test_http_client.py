@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from disco_core import http_client as hc  # noqa: E402
+from disco_core.client import http as hc  # noqa: E402
 from disco_core.errors import InputError  # noqa: E402
 
 API = ROOT / "workflows" / "api" / "dance_basic.json"
