@@ -3,7 +3,7 @@ frames (tiny model, 1 step, 256x256, as ComfyUI calls them, previews included), 
 anonymous + shared memory (RssAnon + RssShmem in /proc/self/status) still held with both outputs alive.
 
 In memory, every extra frame costs two frames (the sampler's and the smoothed one: 2 x 0.75 MiB); in files
-(disco_core/frame_file.py) their pages are page cache the kernel can write back. The test allows less than one
+(disco_core/media/frame_file.py) their pages are page cache the kernel can write back. The test allows less than one
 frame per extra frame. glibc is held to two malloc arenas, as in test_memory_shape.py (per-thread arenas move
 the figures by tens of MiB from run to run). Mutation seen failing: frames_dir=None in the sampler node
 (+1 frame per extra frame); both nodes in memory (+2).
@@ -72,6 +72,8 @@ def test_anonymous_memory_does_not_follow_the_number_of_frames(models_dir, tmp_p
     assert (short["frames"], long["frames"], long["smooth_frames"]) == (N, 4 * N, 4 * N)
     extra = 3 * N
     growth = long["growth_mib"] - short["growth_mib"]
+    print(f"RssAnon+RssShmem growth: {short['growth_mib']:.1f} MiB at {N} frames, {long['growth_mib']:.1f} MiB at "
+          f"{4 * N}; {growth:.1f} MiB for {extra} extra frames (limit {extra * FRAME_MIB:.1f} MiB)")
     assert growth < extra * FRAME_MIB, (growth, extra * FRAME_MIB, short, long)
     assert not list((tmp_path / "b").rglob("frames_*"))  # the child's files went with it
 
