@@ -57,8 +57,8 @@ def _remove(path: str) -> None:
 
 def frame_buffer(shape: tuple[int, ...], folder: str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """An uninitialised CPU tensor of `shape`: `torch.empty` when `folder` is None (or RAM-backed, or the tensor
-    is empty), else mapped from a new file `frames_*` in `folder` that is deleted when the tensor is collected.
-    The file starts sparse: disk is used as frames are written."""
+    is empty, or the disk has no room), else mapped from a new file `frames_*` in `folder`, its disk space
+    reserved, deleted when the tensor is collected."""
     count = math.prod(shape)
     if folder is None or count == 0:
         return torch.empty(shape, dtype=dtype)
@@ -69,17 +69,16 @@ def frame_buffer(shape: tuple[int, ...], folder: str | None = None, dtype: torch
     nbytes = count * torch.empty((), dtype=dtype).element_size()
     fd, path = tempfile.mkstemp(prefix=PREFIX, suffix=".raw", dir=folder)
     try:
-        os.ftruncate(fd, nbytes)
-    except OSError:
-        os.close(fd)
-        _remove(path)
-        raise
-    os.close(fd)
-    try:
+        try:  # reserve the disk now: a mapped file that cannot grow later kills the process (SIGBUS)
+            os.posix_fallocate(fd, 0, nbytes) if hasattr(os, "posix_fallocate") else os.ftruncate(fd, nbytes)
+        finally:
+            os.close(fd)
         tensor = torch.from_file(path, shared=True, size=count, dtype=dtype).view(shape)
-    except Exception:
+    except (OSError, RuntimeError) as e:
         _remove(path)
-        raise
+        log.warning("DisCo: no room for %.0f MiB of frames in %s (%s); keeping them in memory instead",
+                    nbytes / 2**20, folder, e)
+        return torch.empty(shape, dtype=dtype)
     weakref.finalize(tensor, _remove, path)
     return tensor
 

@@ -91,6 +91,23 @@ def test_a_ram_backed_folder_gets_no_files(core, tmp_path, monkeypatch):
     assert len(files(tmp_path / "f")) == 1
 
 
+def test_no_room_on_disk_keeps_the_frames_in_memory(core, tmp_path, monkeypatch):
+    """A mapped file the disk cannot hold would kill ComfyUI (SIGBUS) when a frame is written: the space is
+    reserved up front, and without it the frames stay in memory. Mutation seen failing: the reservation
+    (posix_fallocate) replaced by a sparse ftruncate; the fallback removed (the OSError reaches the node)."""
+    import errno
+
+    frame_file = importlib.import_module(core.__name__ + ".media.frame_file")
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    buffer = frame_file.frame_buffer((2, 4, 4, 3), str(tmp_path / "f"))
+    buffer.fill_(0.25)
+    assert float(buffer.sum()) == 0.25 * 96 and files(tmp_path / "f") == []
+
+
 def test_dev_shm_is_recognised_as_ram(core):
     """Mutation seen failing: tmpfs missing from RAM_FILESYSTEMS; the mount lookup taking the shortest match."""
     frame_file = importlib.import_module(core.__name__ + ".media.frame_file")
