@@ -5,7 +5,8 @@ Detection backends import their heavy dependencies (mediapipe, controlnet_aux) o
 """
 from .detect import detect_pose_stream, detect_poses
 from .filtering import fill_missing, resample_fps, resample_indices, sanitize, smooth_poses
-from .keypoints import PoseSequence, load_pose_file, parse_pose_obj, parse_pose_text
+from .json_format import load_pose_file, parse_pose_obj, parse_pose_text
+from .keypoints import PoseSequence
 from .preview import draw_pose_preview
 from .render import crop_resize_cond, render_coco17, render_pose, render_pose_sequence
 from .retarget import retarget_poses

@@ -27,29 +27,28 @@ BLAZEPOSE_TO_OPENPOSE18 = [0, None, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 
 # Mirror-image landmark pairs: index i of the flipped image's result is landmark BLAZEPOSE_MIRROR[i].
 BLAZEPOSE_MIRROR = [0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21, 24, 23,
                     26, 25, 28, 27, 30, 29, 32, 31]
-# BlazePose puts the hips higher and narrower than OpenPose's COCO-style hips. Shift each hip down the
-# torso (shoulder-mid → hip-mid) by this fraction and outwards by this fraction of the hip width.
-# Fitted on ../shared/data/sequences against their OpenPose JSON: PCK@0.1 0.915 → 0.953 (mirror-averaged).
-HIP_DOWN = 0.05
-HIP_OUT = 0.04
 # A landmark counts as detected when mediapipe's visibility reaches this and it lies on the canvas
 # (OpenPose cannot find joints outside the frame; BlazePose extrapolates them).
 MIN_VISIBILITY = 0.5
 # ... or within this fraction of the canvas outside it: a joint at the frame edge (an elbow cut by the border)
 # is one OpenPose still reports at the edge, so it is clamped onto the canvas instead of dropped.
 EDGE_MARGIN = 0.03
-# Shortest plausible torso (shoulder line to hip line) as a multiple of the shoulder width: 0.288 H / 0.259 H
-# in Drillis & Contini's body-segment proportions (shoulder height 0.818 H, hip joint 0.530 H, shoulder width
-# 0.259 H). Anatomical, not fitted on any data: on upper-body close-ups whose hips sit at the bottom edge
-# BlazePose pulls the hips up towards the chest, and this floor puts them back at a human distance.
-MIN_TORSO_PER_SHOULDER = 0.288 / 0.259
-# ... and as a multiple of the upper arm (shoulder to elbow, 0.186 H in the same table). The shoulder-width floor
-# rarely engages on a dancer facing the camera, while the upper arm keeps its length when BlazePose squashes the
-# pelvis of a body cut at the hips. A projected arm can only look shorter than it is (perspective aside), so a
-# foreshortened arm lowers this floor instead of raising it; only arms whose shoulder and elbow are kept as joints
-# (visible, on the canvas or at its edge) count. Not the forearm: its wrist landmark sits in the hand, and on the
-# full frames of ../shared/data/sequences a forearm floor would exceed OpenPose's own torso by up to 22 %.
-MIN_TORSO_PER_UPPER_ARM = 0.288 / 0.186
+# BlazePose puts the hips narrower than OpenPose's COCO-style hips: each hip moves outwards by this fraction of
+# the hip width (0.05: the median on the DESIGN part of bench/pose_crops.py, 0.016-0.10 from the 10th to the 90th
+# percentile).
+HIP_OUT = 0.05
+# ... and higher: BlazePose's torso (shoulder line to hip line) is 0.79-0.89 of OpenPose's on the DESIGN part, and
+# on a body cut off at the hips it squashes the pelvis up towards the chest. So the hips go down the torso to the
+# longest of BlazePose's own torso and the torsos the shoulder width and the upper arm imply in OpenPose's
+# proportions (OpenPose's own keypoints on uncut frames: shoulder width / torso 0.62 and upper arm / torso 0.51
+# on the DESIGN clip, 0.59 and 0.53 (medians) on the other dancer of ../shared/data/disco_demo/pose_json; the
+# larger of each is used). A projected shoulder line or arm can only look shorter than it is (perspective
+# aside), so each is a floor that a turned body or a foreshortened arm lowers but does not raise; taking the
+# longest of the three makes a squashed pelvis the one cue that is outvoted. Only arms whose shoulder and elbow
+# are kept as joints (visible, on the canvas or at its edge) count. Not the forearm: its wrist landmark sits in
+# the hand and hands held towards the camera foreshorten it (0.23 torso lengths on the DESIGN part).
+MIN_TORSO_PER_SHOULDER = 1 / 0.62
+MIN_TORSO_PER_UPPER_ARM = 1 / 0.53
 UPPER_ARMS = ((11, 13), (12, 14))  # BlazePose (shoulder, elbow), left and right
 
 INSTALL_POSE = ('the built-in pose detector needs mediapipe: pip install "comfyui-disco[pose]" '
@@ -148,6 +147,17 @@ def import_mediapipe():
 
 
 def _blazepose():
+    landmarks, close = blazepose_landmarks()
+
+    def detect_one(image):
+        return blazepose_to_openpose18(landmarks(image), image.shape[1], image.shape[0])
+
+    return detect_one, close
+
+
+def blazepose_landmarks():
+    """(landmarks(image) -> [33,3] pixels x, y, visibility or None, close): BlazePose on an RGB uint8 frame and
+    its mirror image, averaged (the raw input of `blazepose_to_openpose18`)."""
     solutions = import_mediapipe()
 
     def new_pose():  # model_complexity=1 is the only pose model shipped inside the wheel; 0 and 2 would download
@@ -159,30 +169,29 @@ def _blazepose():
     pose, mirror_pose = new_pose(), new_pose()
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="disco-pose-mirror")
 
-    def landmarks(image, graph):
+    def run(image, graph):
         h, w = image.shape[:2]
         res = graph.process(image)
         if res.pose_landmarks is None:
             return None
         return np.array([[p.x * w, p.y * h, p.visibility] for p in res.pose_landmarks.landmark], np.float64)
 
-    def detect_one(image):
+    def landmarks(image):
         w = image.shape[1]
-        mirrored = worker.submit(landmarks, np.ascontiguousarray(image[:, ::-1]), mirror_pose)
-        a = landmarks(image, pose)
+        mirrored = worker.submit(run, np.ascontiguousarray(image[:, ::-1]), mirror_pose)
+        a = run(image, pose)
         b = mirrored.result()
         if b is not None:  # mirrored result back into the frame: swap sides, flip x
             b = b[BLAZEPOSE_MIRROR]
             b[:, 0] = (w - 1) - b[:, 0]
-        lm = a if b is None else b if a is None else (a + b) / 2
-        return blazepose_to_openpose18(lm, image.shape[1], image.shape[0])
+        return a if b is None else b if a is None else (a + b) / 2
 
     def close():
         worker.shutdown(wait=True)
         pose.close()
         mirror_pose.close()
 
-    return detect_one, close
+    return landmarks, close
 
 
 def blazepose_to_openpose18(lm: np.ndarray | None, width: int, height: int) -> np.ndarray:
@@ -201,7 +210,7 @@ def blazepose_to_openpose18(lm: np.ndarray | None, width: int, height: int) -> n
 
     xy = np.array([lm[i, :2] if i is not None else (np.nan, np.nan) for i in BLAZEPOSE_TO_OPENPOSE18])
     vis = np.array([lm[i, 2] if i is not None else 0.0 for i in BLAZEPOSE_TO_OPENPOSE18])
-    # hips: computed from the raw landmarks, before any joint is dropped
+    # hips: computed from the raw landmarks, before any joint is dropped (OpenPose's torso length, then width)
     sho_mid, hip_mid = (xy[R_SHO] + xy[L_SHO]) / 2, (xy[R_HIP] + xy[L_HIP]) / 2
     down, across = hip_mid - sho_mid, xy[L_HIP] - xy[R_HIP]
     # upper arms whose shoulder and elbow are both seen (an extrapolated elbow off the frame is a guess)
@@ -211,9 +220,9 @@ def blazepose_to_openpose18(lm: np.ndarray | None, width: int, height: int) -> n
                 + [MIN_TORSO_PER_UPPER_ARM * a for a in arms])
     if np.isfinite(torso) and 0 < torso < floor:  # hips pulled up into the chest: lengthen the torso
         lift = down * (floor / torso - 1)
-        xy[L_HIP], xy[R_HIP], down = xy[L_HIP] + lift, xy[R_HIP] + lift, down + lift
-    xy[L_HIP] = xy[L_HIP] + HIP_DOWN * down + HIP_OUT * across
-    xy[R_HIP] = xy[R_HIP] + HIP_DOWN * down - HIP_OUT * across
+        xy[L_HIP], xy[R_HIP] = xy[L_HIP] + lift, xy[R_HIP] + lift
+    xy[L_HIP] = xy[L_HIP] + HIP_OUT * across
+    xy[R_HIP] = xy[R_HIP] - HIP_OUT * across
     xy[NECK] = sho_mid
     vis[NECK] = min(vis[R_SHO], vis[L_SHO])
     keep = np.isfinite(xy).all(axis=1) & seen(np.concatenate([xy, vis[:, None]], axis=1))

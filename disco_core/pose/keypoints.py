@@ -360,64 +360,6 @@ def coco17_to_disco18(coco: np.ndarray) -> np.ndarray:
     return pts
 
 
-# ---- autodetecting loader ---------------------------------------------------------------------------------
+# ---- what pose JSON looks like, for every message (json_format.py reads it) -------------------------------
 POSE_JSON_HELP = ("give DisCo JSON ([{\"keypoints\": [[x, y, score] x 17]}] per frame), OpenPose JSON "
                   "({\"people\": [{\"pose_keypoints_2d\": [...]}]} per frame) or POSE_KEYPOINT JSON")
-
-
-def parse_pose_obj(obj, canvas=None, fps=None, units: str = "normalized") -> PoseSequence:
-    """Any supported flavour, already parsed from JSON. See the module docstring for the rules."""
-    try:
-        return _parse_pose_obj(obj, canvas, fps, units)
-    except InputError:
-        raise
-    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:  # a shape no flavour has
-        raise InputError(f"the pose JSON is not in a format this pack reads ({type(e).__name__}: {e}); "
-                         f"{POSE_JSON_HELP}") from None
-
-
-def _parse_pose_obj(obj, canvas, fps, units) -> PoseSequence:
-    if isinstance(obj, dict) and "frames" in obj and ("canvas_width" in obj or "canvas" in obj):
-        # the pack's own wrapper: {"canvas_width", "canvas_height", "fps", "frames": [DisCo entries]}
-        size = obj.get("canvas") or (obj["canvas_width"], obj["canvas_height"])
-        return PoseSequence.from_disco_json(obj["frames"], size, obj.get("fps", fps))
-    frames = obj if isinstance(obj, list) else [obj]
-    if frames and all(isinstance(f, dict) and ("people" in f or "animals" in f) for f in frames):
-        if all("canvas_width" in f and "canvas_height" in f for f in frames):
-            return PoseSequence.from_pose_keypoint(frames, units=units, fps=fps)
-        if canvas is None:
-            raise InputError("OpenPose JSON does not say its frame size: give the canvas, the size of the video "
-                             "the poses came from (canvas_width / canvas_height on Pose Sequence, --canvas WxH on "
-                             "the command line)")
-        return PoseSequence.from_openpose_json(frames, canvas, fps)
-    if isinstance(obj, dict) and obj and all(isinstance(v, list) for v in obj.values()) \
-            and "keypoints" not in obj:
-        # {"frame_name": DisCo entry, ...} as when DisCo's per-image files are merged; sorted by name
-        obj = [obj[k] for k in sorted(obj)]
-    _disco_frames(obj)  # not pose JSON at all is said before asking for a canvas
-    if canvas is None:
-        raise InputError("DisCo pose JSON does not carry the frame size: give the canvas, the size of the video "
-                         "the poses came from (canvas_width / canvas_height on Pose Sequence, --canvas WxH on the "
-                         "command line)")
-    return PoseSequence.from_disco_json(obj, canvas, fps)
-
-
-def parse_pose_text(text: str, canvas=None, fps=None, units: str = "normalized") -> PoseSequence:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"pose text is not valid JSON ({e}); {POSE_JSON_HELP}") from None
-    return parse_pose_obj(obj, canvas, fps, units)
-
-
-def load_pose_file(path, canvas=None, fps=None, units: str = "normalized") -> PoseSequence:
-    """Load a pose JSON file, or a folder of per-frame JSON files (sorted by name)."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.json"))
-        if not files:
-            raise InputError(f"no .json files in {path}")
-        return parse_pose_obj([json.loads(f.read_text()) for f in files], canvas, fps, units)
-    if not path.is_file():
-        raise InputError(f"pose file not found: {path}")
-    return parse_pose_text(path.read_text(), canvas, fps, units)

@@ -109,6 +109,49 @@ def test_autodetect_flavours(tmp_path):
         load_pose_file(tmp_path / "missing.json", canvas=(1, 1))
 
 
+NOT_POSE_JSON = {  # text -> the words that must name what it got
+    "[[1, 2, 3]]": "a list of lists of numbers", "[1, 2, 3]": "a list of numbers",
+    "[[[1, 2], [3, 4]]]": "a list of lists of lists of numbers", '[[1, "x"]]': "a list of lists of mixed values",
+    '{"foo": 1}': "keys foo", '{"a": [1, 2]}': "a dict with keys a", "[{}]": "a list of empty dicts",
+    '[{"score": 1}]': "a list of dicts with keys score", '"hello"': "a string", "123": "a number",
+    "null": "the value null", "[[null]]": "a list of lists of null values"}
+
+
+@pytest.mark.parametrize("canvas", [None, (640, 480)], ids=["no-canvas", "canvas"])
+@pytest.mark.parametrize("text", list(NOT_POSE_JSON))
+def test_text_that_is_not_pose_json_is_refused_as_such(text, canvas):
+    """Issue 16: `[[1,2,3]]` was told to give a canvas. Each bad shape is refused as not pose JSON, naming what it
+    got and the flavours that are read, with or without a canvas, and never blames the canvas. Mutations that
+    must fail: dropping the `_check_disco_people` call in `_parse_pose_obj` (the canvas is blamed), or the
+    top-level check before it (a list of numbers "mixes frames and people")."""
+    with pytest.raises(InputError) as info:
+        parse_pose_text(text, canvas=canvas)
+    msg = str(info.value)
+    assert "not pose JSON" in msg and NOT_POSE_JSON[text] in msg, msg
+    assert 'DisCo JSON ([{"keypoints"' in msg and "OpenPose JSON" in msg and "POSE_KEYPOINT" in msg
+    assert "canvas" not in msg and "mixes frames" not in msg
+
+
+def test_pose_json_that_only_lacks_a_canvas_still_asks_for_it():
+    """Real pose JSON without a frame size (and an empty frame list) still gets the canvas message, and a person
+    of the wrong size is named with its frame, not called 'not pose JSON'."""
+    for text in [json.dumps([[{"keypoints": _coco()}]]), "[]", "[[]]", json.dumps([[_coco()]])]:
+        with pytest.raises(InputError, match="does not carry the frame size: give the canvas"):
+            parse_pose_text(text)
+    with pytest.raises(InputError, match=r"frame 0: a person must be 17 keypoints") as info:
+        parse_pose_text('[{"keypoints": [[1, 2, 3]]}]')
+    assert "not pose JSON" not in str(info.value)
+
+
+def test_parsing_lives_in_json_format_and_the_old_imports_work():
+    from disco_core.pose import json_format, keypoints, load_pose_file as lp, parse_pose_obj
+
+    assert parse_pose_text is json_format.parse_pose_text and lp is json_format.load_pose_file
+    assert parse_pose_obj is json_format.parse_pose_obj
+    for module in (json_format, keypoints):
+        assert len(Path(module.__file__).read_text().splitlines()) <= 400
+
+
 def test_nan_inf_become_missing_and_bad_shapes_are_input_errors():
     kp = np.ones((2, 18, 3), np.float32)
     kp[0, 3] = (np.nan, 1, 1)

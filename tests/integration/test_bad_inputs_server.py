@@ -131,9 +131,9 @@ def test_nan_inf_and_out_of_canvas_keypoints(server, tmp_path):
 
 @pytest.mark.parametrize("text,expected", [
     ('[{"people": 5, "canvas_width": 3, "canvas_height": 3}]', "POSE_KEYPOINT frame 0: 'people' must be a list"),
-    ('[[1, 2, 3]]', "frame 0: a person must be 17 keypoints × [x, y, score] (COCO-17), got 1"),
+    ('[[1, 2, 3]]', "this is not pose JSON: got a list of lists of numbers ([[1, 2, 3]])"),
     ('{"foo": 1}', "this JSON object (keys foo) is not pose JSON"),
-    ('"hello"', "pose JSON must be a list of frames, got a str (hello)"),
+    ('"hello"', 'this is not pose JSON: got a string ("hello")'),
     ("{not json", "pose text is not valid JSON"),
 ], ids=["pose-keypoint-people-int", "list-of-numbers", "object", "string", "broken"])
 def test_text_that_is_not_pose_json(server, text, expected):

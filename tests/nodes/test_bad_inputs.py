@@ -125,6 +125,19 @@ def test_text_that_is_not_pose_json_says_what_json_is_expected(nodes, core, text
         poses_from_json(nodes, text)
 
 
+@pytest.mark.parametrize("text,got", [("[[1, 2, 3]]", "a list of lists of numbers"),
+                                      ("[1, 2, 3]", "a list of numbers"),
+                                      ("[[[1, 2], [3, 4]]]", "a list of lists of lists of numbers"),
+                                      ('[{"score": 1}]', "a list of dicts with keys score"),
+                                      ('{"foo": 1}', "keys foo")])
+def test_numbers_and_lists_are_refused_as_not_pose_json(nodes, core, text, got):
+    """Issue 16: such text is not pose JSON, and the node says so (naming what it got), not that a pose is the
+    wrong size. Mutation that must fail: dropping `_check_disco_people` in pose/json_format.py."""
+    with pytest.raises(core.InputError, match=r"^pose_json: .*not pose JSON") as info:
+        poses_from_json(nodes, text)
+    assert got in str(info.value) and "17 keypoints" not in str(info.value)
+
+
 def test_retarget_onto_a_photo_without_a_detectable_person_says_what_to_do(nodes, core):
     """Mutation that must fail: drop the empty-pose check in `nodes.pose_sequence._retarget` (the core's message
     names neither the photo nor the way out)."""
