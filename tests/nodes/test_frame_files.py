@@ -41,8 +41,7 @@ def files(folder):
 
 
 def test_outputs_are_file_backed_and_the_same_frames_as_in_memory(setup, folder, monkeypatch):
-    """Mutations seen failing: frames_dir not passed by the sampler / by Temporal Smooth (no file); the
-    sampler's buffer filled at the wrong offset (different frames)."""
+    """Mutations seen failing: buffer_dir not passed by the sampler; not passed by Temporal Smooth."""
     nodes, model, reference, poses, glue = setup
     frames, fps = nodes["DisCoSampler"].sample(model, reference, poses, **SAMPLE)
     assert len(files(folder)) == 1  # the sampler's frames
@@ -61,7 +60,8 @@ def test_outputs_are_file_backed_and_the_same_frames_as_in_memory(setup, folder,
 
 
 def test_frame_files_go_away_with_the_outputs_and_at_load(setup, folder):
-    """Mutations seen failing: no weakref.finalize on the buffer; clear_folder not removing frames_* files."""
+    """Mutations seen failing: no weakref.finalize on the buffer; clear_folder removing every file, not only
+    frames_*."""
     nodes, model, reference, poses, glue = setup
     frames, _ = nodes["DisCoSampler"].sample(model, reference, poses, **SAMPLE)
     (smooth,) = nodes["DisCoTemporalSmooth"].smooth(frames, 0.5)
@@ -109,7 +109,7 @@ def test_no_room_on_disk_keeps_the_frames_in_memory(core, tmp_path, monkeypatch)
 
 
 def test_dev_shm_is_recognised_as_ram(core):
-    """Mutation seen failing: tmpfs missing from RAM_FILESYSTEMS; the mount lookup taking the shortest match."""
+    """Mutation seen failing: tmpfs missing from RAM_FILESYSTEMS."""
     frame_file = importlib.import_module(core.__name__ + ".media.frame_file")
     if frame_file._mount_type("/dev/shm") != "tmpfs":
         pytest.skip("/dev/shm is not a tmpfs mount here")
