@@ -94,7 +94,7 @@ def test_a_ram_backed_folder_gets_no_files(core, tmp_path, monkeypatch):
 def test_no_room_on_disk_keeps_the_frames_in_memory(core, tmp_path, monkeypatch):
     """A mapped file the disk cannot hold would kill ComfyUI (SIGBUS) when a frame is written: the space is
     reserved up front, and without it the frames stay in memory. Mutation seen failing: the reservation
-    (posix_fallocate) replaced by a sparse ftruncate; the fallback removed (the OSError reaches the node)."""
+    (posix_fallocate) replaced by a sparse ftruncate."""
     import errno
 
     frame_file = importlib.import_module(core.__name__ + ".media.frame_file")
