@@ -26,7 +26,8 @@ class DisCoSampler:
     )
     RETURN_TYPES = ("IMAGE", "FLOAT")
     RETURN_NAMES = ("frames", "fps")
-    OUTPUT_TOOLTIPS = ("Generated frames [T,H,W,3], float 0..1, T = number of pose frames.",
+    OUTPUT_TOOLTIPS = ("Generated frames [T,H,W,3], float 0..1, T = number of pose frames (kept in a file in "
+                       "ComfyUI's temp folder, so a whole song does not fill the RAM).",
                        "Frame rate of the poses (frames per second), for CreateVideo / Video Combine.")
     FUNCTION = "sample_with_preview"
 
@@ -118,7 +119,7 @@ class DisCoSampler:
             scheduler=scheduler, seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode,
             pose_scale=pose_scale, background_scale=background_scale, window=window, overlap=overlap,
             on_step=glue.progress(steps * chunks), preview_every=glue.preview_every(steps),
-            should_cancel=glue.raise_if_interrupted,
+            should_cancel=glue.raise_if_interrupted, buffer_dir=glue.frames_folder(),
         )
         if cluster is not None:
             frames = _on_cluster(cluster, model.model, reference, poses, options)

@@ -8,6 +8,7 @@ import torch
 from ..model.encode import background_latents, clip_tokens, decode, uncond_tokens
 from ..errors import InputError
 from .fast import Speed
+from ..media.frame_file import frame_buffer
 from ..model.networks import DiscoModel
 from .noise import NOISE_MODES, background_generator, initial_latents
 from ..pose.frames import as_pose_frames
@@ -37,14 +38,17 @@ def _preview(model: DiscoModel, info: StepInfo) -> torch.Tensor:
 
 
 @torch.no_grad()
-def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, poses, **options) -> torch.Tensor:
+def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, poses, buffer_dir: str | None = None,
+            **options) -> torch.Tensor:
     """Generate one frame per pose: float32 CPU frames [T, height, width, 3] in 0..1 (see `animate_chunks` for
-    the arguments). Only the output is held: each chunk is written into it as it is decoded."""
+    the arguments). Only the output is held: each chunk is written into it as it is decoded. `buffer_dir`: a
+    folder on disk to hold the output in a file-backed tensor (frame_file.py), so a long video's frames need not
+    stay in RAM; None keeps them in memory."""
     poses = as_pose_frames(poses)
     out = None
     for frames, chunk in animate_chunks(model, reference, mask, poses, **options):
         if out is None:
-            out = torch.empty(len(poses), *chunk.shape[1:])
+            out = frame_buffer((len(poses), *chunk.shape[1:]), buffer_dir)
         out[frames.start:frames.stop] = chunk
     if out is None:
         raise InputError("there are no poses to animate: give at least one pose frame")
