@@ -21,6 +21,7 @@ COMMANDS = {
     "mask": "mask",
     "client": "client",
     "finetune": "finetune",
+    "batch": "batch",
 }
 
 

@@ -65,6 +65,24 @@ def temp_folder() -> str:
     return os.path.join(tempfile.gettempdir(), "disco")
 
 
+FRAMES_SUBFOLDER = "disco_frames"  # the temp folder's subfolder for file-backed IMAGE outputs
+
+
+def frames_folder() -> str:
+    """Where the sampler's and Temporal Smooth's IMAGE frames live (files mapped as tensors, frame_file.py):
+    the temp folder's disco_frames/, deleted with the outputs, emptied when the pack loads."""
+    return os.path.join(temp_folder(), FRAMES_SUBFOLDER)
+
+
+def clear_frames_folder() -> None:
+    """Remove frame files a crashed or killed ComfyUI left behind (ComfyUI also empties temp/ at start-up)."""
+    from ..disco_core.media.frame_file import clear_folder
+
+    removed = clear_folder(frames_folder())
+    if removed:
+        log.info("DisCo: removed %d frame file(s) left in %s by an earlier run", removed, frames_folder())
+
+
 def annotator_folder() -> str:
     """Where the optional openpose / dwpose detector weights go: models/disco/annotators."""
     return os.path.join(model_folders()[0], "annotators")

@@ -6,12 +6,14 @@ import os
 import torch
 
 from ..disco_core import load_model
+from ..disco_core.cluster.source import ModelSource
 from ..disco_core.training.personal import apply_personal, remember_base
 from . import comfy_glue as glue
 from .sockets import DISCO_MODEL
 
 CFG_VARIANTS = {"auto": None, "blank-image": "blank", "zeros": "zeros"}
 NO_PERSONALISATION = "none"
+DTYPE_NAMES = {"fp16": "fp16", "bf16": "bf16", "fp32": "fp32"}  # auto: each worker picks for its device
 
 
 class DisCoModelLoader:
@@ -74,9 +76,14 @@ class DisCoModelLoader:
             model = load_model(path, device=glue.offload_device(), dtype=glue.resolve_dtype(dtype),
                                uncond=CFG_VARIANTS[cfg_variant])
         remember_base(model, path, checkpoint)
+        personal = None
         if personalisation and personalisation != NO_PERSONALISATION:
-            apply_personal(model, glue.personal_path(personalisation))
+            personal = glue.personal_path(personalisation)
+            apply_personal(model, personal)
             checkpoint = f"{checkpoint} + {personalisation}"
+        # what DisCo Cluster's workers load: the same files, by path
+        model.disco_source = ModelSource(str(path), personal=None if personal is None else str(personal),
+                                         uncond=CFG_VARIANTS[cfg_variant], dtype=DTYPE_NAMES.get(dtype, "auto"))
         return (glue.ManagedModel(model, name=checkpoint),)
 
 

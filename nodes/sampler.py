@@ -1,6 +1,8 @@
 """DisCo Sampler: model + reference + poses (+ background) -> IMAGE frames, one per pose frame, and fps."""
 from __future__ import annotations
 
+import torch
+
 from ..disco_core import SCHEDULERS, animate
 from ..disco_core.media.images import FIT_MODES
 from ..disco_core.errors import InputError
@@ -24,7 +26,8 @@ class DisCoSampler:
     )
     RETURN_TYPES = ("IMAGE", "FLOAT")
     RETURN_NAMES = ("frames", "fps")
-    OUTPUT_TOOLTIPS = ("Generated frames [T,H,W,3], float 0..1, T = number of pose frames.",
+    OUTPUT_TOOLTIPS = ("Generated frames [T,H,W,3], float 0..1, T = number of pose frames (kept in a file in "
+                       "ComfyUI's temp folder, so a whole song does not fill the RAM).",
                        "Frame rate of the poses (frames per second), for CreateVideo / Video Combine.")
     FUNCTION = "sample_with_preview"
 
@@ -87,6 +90,8 @@ class DisCoSampler:
                                                "neighbouring windows (count, less than window), blended at every "
                                                "step so windows meet without a seam. More overlap: smoother, "
                                                "slower."}),
+                "cluster": ("DISCO_CLUSTER", {"tooltip": "From DisCo Cluster: render on its Ray workers (the same "
+                                                         "frames, split across GPUs or machines). Empty: here."}),
             },
         }
 
@@ -100,7 +105,7 @@ class DisCoSampler:
 
     def sample(self, model, reference, poses, seed, steps, cfg, scheduler, width, height, fit,
                frames_per_batch, background=None, noise_mode="per_frame", pose_scale=1.0,
-               background_scale=1.0, window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP):
+               background_scale=1.0, window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP, cluster=None):
         if len(poses) == 0:
             raise InputError("The pose sequence is empty: Pose Sequence produced no frames. Check its input.")
         chunks = -(-len(poses) // frames_per_batch)
@@ -108,22 +113,45 @@ class DisCoSampler:
         if model.model.is_temporal:  # progress counts window-steps
             chunks = len(plan_windows(len(poses), window, overlap).starts)
             batch = min(window, len(poses))
-        model.ready(activation_bytes(batch, height, width, model.model.dtype, cfg))
-        frames = animate(
-            model.model, reference.image, reference.mask, poses.frames,
+        options = dict(
             background=None if background is None else glue.image_to_bchw(background, "background"),
             height=height, width=width, fit=fit, num_inference_steps=steps, guidance_scale=cfg,
             scheduler=scheduler, seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode,
             pose_scale=pose_scale, background_scale=background_scale, window=window, overlap=overlap,
             on_step=glue.progress(steps * chunks), preview_every=glue.preview_every(steps),
-            should_cancel=glue.raise_if_interrupted,
+            should_cancel=glue.raise_if_interrupted, buffer_dir=glue.frames_folder(),
         )
+        if cluster is not None:
+            frames = _on_cluster(cluster, model.model, reference, poses, options)
+        else:
+            model.ready(activation_bytes(batch, height, width, model.model.dtype, cfg))
+            frames = animate(model.model, reference.image, reference.mask, poses.frames, **options)
         return (glue.to_image(frames, owned=True), float(poses.fps or DEFAULT_FPS))
 
     def sample_with_preview(self, **inputs):
         """`sample`, plus the frames it made as an animated canvas preview (UI output)."""
         frames, fps = self.sample(**inputs)
         return {"ui": previews.frames_preview(frames, fps, "sampler"), "result": (frames, fps)}
+
+
+def _on_cluster(cluster, model, reference, poses, options):
+    """The same frames on the cluster's workers, which load the model from its file (DisCo Cluster)."""
+    from ..disco_core.cluster import animate_chunks_on
+    source = getattr(model, "disco_source", None)
+    if source is None:
+        raise InputError("this model was not loaded from a file (e.g. it comes straight from DisCo Fine-Tune), so "
+                         "the cluster's workers cannot load it: save the personalisation and pick it in Load "
+                         "DisCo Model, or disconnect DisCo Cluster")
+    pool = cluster.pool(source)
+    glue.log.info("DisCo: rendering %d frames on %r: %d workers (%s)", len(poses), cluster, len(pool.workers),
+                  ", ".join(f"{w.info['host']}:{w.info['pid']} {w.info['device']}" for w in pool.workers))
+    out = None
+    for frames, chunk in animate_chunks_on(pool, reference.image, reference.mask, poses.frames,
+                                           **options):
+        if out is None:
+            out = torch.empty(len(poses), *chunk.shape[1:])
+        out[frames.start:frames.stop] = chunk
+    return out
 
 
 NODE_CLASS_MAPPINGS = {"DisCoSampler": DisCoSampler}

@@ -38,7 +38,8 @@ class DisCoTemporalSmooth:
         total = int(frames.shape[0]) * (2 if bidirectional else 1)
         update = glue.simple_progress(total)
         out = temporal_smooth(glue.to_image(frames), strength, flow_scale=flow_scale,
-                              bidirectional=bidirectional, on_frame=lambda done, n: update(done, n))
+                              bidirectional=bidirectional, on_frame=lambda done, n: update(done, n),
+                              buffer_dir=glue.frames_folder())
         return (glue.to_image(out, owned=True),)
 
 

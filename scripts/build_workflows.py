@@ -240,6 +240,21 @@ def dance_temporal(defs) -> Graph:
     return g
 
 
+def dance_cluster(defs) -> Graph:
+    """dance_temporal rendered on a Ray cluster: DisCo Cluster into the sampler's `cluster` input."""
+    g = Graph(defs)
+    loader, split = reference_and_model(g, TEMPORAL_CHECKPOINT)
+    cluster = g.add("DisCoCluster", None, 0, 2, address="local", workers=2, gpus_per_worker=-1.0)
+    sampler_to_video(g, loader, split, video_poses(g, split), "dance_cluster", smooth=False, window=16,
+                     overlap=4, frames_per_batch=16)
+    sampler = next(n["id"] for n in g.nodes if n["type"] == "DisCoSampler")
+    g.link(cluster, "cluster", sampler, "cluster")
+    g.note("DisCo on a Ray cluster: the same video, split across workers (GPUs or machines). address: local "
+           "(a private Ray here), auto (the cluster this machine joined) or ray://HOST:10001. Every worker loads "
+           "the checkpoint from the same path. Needs `pip install ray`; see docs/cluster.md.")
+    return g
+
+
 def background_swap(defs) -> Graph:
     g = Graph(defs)
     loader, split = reference_and_model(g)
@@ -299,7 +314,7 @@ def personalise_and_dance(defs) -> Graph:
 
 WORKFLOWS = {"dance_basic": dance_basic, "background_swap": background_swap,
              "pose_from_keypoints": pose_from_keypoints, "dance_temporal": dance_temporal,
-             "personalise_and_dance": personalise_and_dance}
+             "personalise_and_dance": personalise_and_dance, "dance_cluster": dance_cluster}
 
 
 def main() -> int:

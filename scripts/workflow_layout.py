@@ -15,7 +15,7 @@ GROUP_OF = {
     "LoadImage": "Photo", "DisCoDisentangleImage": "Photo",
     "LoadVideo": "Motion", "GetVideoComponents": "Motion", "DisCoPoseSequence": "Motion",
     "DisCoModelLoader": "Generate", "DisCoSampler": "Generate", "DisCoTemporalSmooth": "Generate",
-    "DisCoFineTune": "Generate", "PreviewImage": "Generate",
+    "DisCoFineTune": "Generate", "PreviewImage": "Generate", "DisCoCluster": "Generate",
     "CreateVideo": "Save", "SaveVideo": "Save",
 }
 GROUP_COLOR = {"Photo": "#3f789e", "Motion": "#8A8", "Generate": "#a1309b", "Save": "#b06634"}

@@ -62,8 +62,22 @@ def add_arguments(p):
                    help="temporal checkpoints: frames shared by neighbouring windows, blended at every step")
     p.add_argument("--noise", choices=NOISE_MODES, default="per_frame")
     p.add_argument("--uncond", choices=("blank", "zeros"), help="override the checkpoint's CFG mode")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="fp16" if torch.cuda.is_available() else "fp32")
+    p.add_argument("--device", default=None, help="default: cuda when there is a GPU, else cpu (with --ray: each "
+                                                 "worker's own GPU, or its CPU)")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default=None,
+                   help="default: fp16 on a GPU, fp32 on the CPU")
+    add_cluster_arguments(p)
+
+
+def add_cluster_arguments(p):
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="render on a Ray cluster: local (a private Ray on this machine), auto (the cluster this "
+                        "machine joined with `ray start`) or ray://HOST:PORT; needs `pip install ray` (docs/cluster.md)")
+    p.add_argument("--workers", type=int, default=2, help="with --ray: workers, each holding the model once")
+    p.add_argument("--gpus-per-worker", type=float, default=None,
+                   help="with --ray: GPUs each worker asks for (default 1 when the cluster has GPUs, else 0 = CPU)")
+    p.add_argument("--threads-per-worker", type=int, default=None,
+                   help="with --ray: torch threads (and CPUs reserved) per worker (default: cores / workers)")
 
 
 def _image(path: str, mode: str) -> torch.Tensor:
@@ -140,7 +154,44 @@ def _pose_frames(args, reference: torch.Tensor):
     return KeypointFrames(seq), fps, audio
 
 
+def local_defaults(args) -> tuple[str, torch.dtype]:
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return device, DTYPES[args.dtype or ("fp16" if device.startswith("cuda") else "fp32")]
+
+
+def make_cluster(args):
+    """--ray/--workers/--gpus-per-worker/--threads-per-worker -> a Cluster (None without --ray)."""
+    for flag in ("workers", "gpus_per_worker", "threads_per_worker"):
+        if getattr(args, flag) != {"workers": 2}.get(flag) and not args.ray:
+            raise InputError(f"--{flag.replace('_', '-')} needs --ray (the cluster to run the workers on)")
+    if not args.ray:
+        return None
+    from ..cluster import Cluster
+    return Cluster(args.ray, args.workers, gpus_per_worker=args.gpus_per_worker,
+                   threads_per_worker=args.threads_per_worker)
+
+
+def model_source(args):
+    from ..cluster import ModelSource
+
+    def absolute(p):
+        return None if p is None else str(Path(p).resolve())
+    return ModelSource(absolute(args.checkpoint), absolute(args.configs), absolute(args.personal), args.uncond,
+                       args.device or "auto", args.dtype or "auto")
+
+
 def run(args) -> int:
+    cluster = make_cluster(args)
+    try:
+        render(args, cluster)
+    finally:
+        if cluster is not None:
+            cluster.shutdown()
+    return 0
+
+
+def render(args, cluster=None, progress: bool = True) -> int:
+    """One video as the flags say, here or on `cluster`; -> frames written."""
     from .. import load_model
     from ..sampling.animate import animate_chunks
     from ..media import VideoWriter
@@ -149,22 +200,27 @@ def run(args) -> int:
     mask = _mask(args.mask) if args.mask else _builtin_mask(reference)
     poses, fps, audio = _pose_frames(args, reference)
     fps = args.fps or fps or 15.0
-    model = load_model(args.checkpoint, device=args.device, dtype=DTYPES[args.dtype], configs=args.configs,
-                       uncond=args.uncond)
-    if args.personal:
-        from ..training.personal import apply_personal, remember_base
-        apply_personal(remember_base(model, args.checkpoint), args.personal)
     width, height = args.size
-    bar = tqdm(total=None, unit="step", desc="DisCo")  # temporal models: window-steps
+    bar = tqdm(total=None, unit="step", desc="DisCo", disable=not progress)  # temporal models: window-steps
 
     def on_step(info):
         bar.total = info.total
         bar.update(info.done - bar.n)  # a temporal model's batch of windows counts several window-steps
 
-    chunks = animate_chunks(model, reference, mask, poses, height=height, width=width, fit=args.fit,
-                            num_inference_steps=args.steps, guidance_scale=args.cfg, scheduler=args.scheduler,
-                            seed=args.seed, frames_per_batch=args.frames_per_batch, noise_mode=args.noise,
-                            window=args.window, overlap=args.overlap, on_step=on_step)
+    options = dict(height=height, width=width, fit=args.fit, num_inference_steps=args.steps,
+                   guidance_scale=args.cfg, scheduler=args.scheduler, seed=args.seed,
+                   frames_per_batch=args.frames_per_batch, noise_mode=args.noise, window=args.window,
+                   overlap=args.overlap, on_step=on_step)
+    if cluster is None:
+        device, dtype = local_defaults(args)
+        model = load_model(args.checkpoint, device=device, dtype=dtype, configs=args.configs, uncond=args.uncond)
+        if args.personal:
+            from ..training.personal import apply_personal, remember_base
+            apply_personal(remember_base(model, args.checkpoint), args.personal)
+        chunks = animate_chunks(model, reference, mask, poses, **options)
+    else:
+        from ..cluster import animate_chunks_on
+        chunks = animate_chunks_on(cluster.pool(model_source(args)), reference, mask, poses, **options)
     streamed = Path(args.out).suffix.lower() == ".mp4"
     held, count, writer = [], 0, None
     try:
@@ -186,5 +242,6 @@ def run(args) -> int:
         if audio is not None:
             print(f"note: {Path(args.out).suffix} has no sound track; write .mp4 to keep the driving video's sound")
     sound = f", with {audio.duration:.2f} s of sound" if writer is not None and audio is not None else ""
-    print(f"wrote {args.out}: {count} frames {width}x{height} at {fps:g} fps{sound}")
-    return 0
+    if progress:
+        print(f"wrote {args.out}: {count} frames {width}x{height} at {fps:g} fps{sound}")
+    return count

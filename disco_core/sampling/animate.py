@@ -8,6 +8,7 @@ import torch
 from ..model.encode import background_latents, clip_tokens, decode, uncond_tokens
 from ..errors import InputError
 from .fast import Speed
+from ..media.frame_file import frame_buffer
 from ..model.networks import DiscoModel
 from .noise import NOISE_MODES, background_generator, initial_latents
 from ..pose.frames import as_pose_frames
@@ -37,14 +38,17 @@ def _preview(model: DiscoModel, info: StepInfo) -> torch.Tensor:
 
 
 @torch.no_grad()
-def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, poses, **options) -> torch.Tensor:
+def animate(model: DiscoModel, reference: torch.Tensor, mask: torch.Tensor, poses, buffer_dir: str | None = None,
+            **options) -> torch.Tensor:
     """Generate one frame per pose: float32 CPU frames [T, height, width, 3] in 0..1 (see `animate_chunks` for
-    the arguments). Only the output is held: each chunk is written into it as it is decoded."""
+    the arguments). Only the output is held: each chunk is written into it as it is decoded. `buffer_dir`: a
+    folder on disk to hold the output in a file-backed tensor (frame_file.py), so a long video's frames need not
+    stay in RAM; None keeps them in memory."""
     poses = as_pose_frames(poses)
     out = None
     for frames, chunk in animate_chunks(model, reference, mask, poses, **options):
         if out is None:
-            out = torch.empty(len(poses), *chunk.shape[1:])
+            out = frame_buffer((len(poses), *chunk.shape[1:]), buffer_dir)
         out[frames.start:frames.stop] = chunk
     if out is None:
         raise InputError("there are no poses to animate: give at least one pose frame")
@@ -82,48 +86,76 @@ def animate_chunks(model: DiscoModel, reference: torch.Tensor, mask: torch.Tenso
             background_scale=background_scale, uncond=uncond, eta=eta, window=window, overlap=overlap,
             on_step=on_step, preview_every=preview_every, should_cancel=should_cancel, speed=speed)
         return
-    reference = check_image(reference, "reference image", 3)[:1]
-    mask = check_image(mask, "reference mask", 1)[:1]
-    poses = as_pose_frames(poses)
-    if mask.shape[-2:] != reference.shape[-2:]:
-        mask = torch.nn.functional.interpolate(mask, size=reference.shape[-2:], mode="bilinear")
-    num_frames = len(poses)
-    if background is not None:
-        background = check_image(background, "background", 3)
-        if background.shape[0] not in (1, num_frames):
-            raise InputError(f"background has {background.shape[0]} images; give 1 or one per pose frame "
-                             f"({num_frames})")
-    device, dtype = model.device, model.dtype
-    uncond = uncond or model.config.uncond
+    video = ImageVideo(model, reference, mask, poses, background=background, height=height, width=width, fit=fit,
+                       num_inference_steps=num_inference_steps, guidance_scale=guidance_scale, scheduler=scheduler,
+                       seed=seed, frames_per_batch=frames_per_batch, noise_mode=noise_mode, pose_scale=pose_scale,
+                       background_scale=background_scale, uncond=uncond, eta=eta, speed=speed)
+    for index in range(len(video.chunks)):
+        yield video.chunks[index], video.render(index, on_step, preview_every, should_cancel)
 
-    # 1. Reference encodings, once per video.
-    window = fit_window(*reference.shape[-2:], height, width, fit)
-    clip_pixels = clip_input(reference, mask, window, model.config.clip_image_size)
-    tokens = clip_tokens(model, clip_pixels)
-    unc = uncond_tokens(model, clip_pixels, tokens, uncond) if guidance_scale > 1 else None
-    if background is None:
-        bg_latents = background_latents(model, background_input(reference, mask, window, height, width),
-                                        generator=background_generator(seed, noise_mode))
-    elif background.shape[0] == 1:
-        bg_latents = background_latents(model, fit_to_size(background, height, width, fit, "replicate") * 2 - 1,
-                                        generator=background_generator(seed, noise_mode))
 
-    # 2. Frames in chunks; noise depends on (seed, frame index) only, unless noise_mode == "official".
-    latent_shape = (model.unet.config.in_channels, height // model.config.vae_scale_factor,
-                    width // model.config.vae_scale_factor)
-    chunks = [range(s, min(s + frames_per_batch, num_frames)) for s in range(0, num_frames, frames_per_batch)]
-    for index, frames in enumerate(chunks):
-        pose = poses.model_input(frames.start, frames.stop, height, width, fit).to(device)
-        if background is not None and background.shape[0] > 1:
-            chunk_bg = fit_to_size(background[frames.start:frames.stop], height, width, fit, "replicate") * 2 - 1
+class ImageVideo:
+    """One video of the image model: the reference encoded once, then any chunk of frames rendered on its own
+    (chunks are independent, so they can run in any order or place: `disco_core.cluster` hands them out)."""
+
+    def __init__(self, model: DiscoModel, reference, mask, poses, *, background=None, height=256, width=256,
+                 fit="crop", num_inference_steps=50, guidance_scale=1.5, scheduler="ddim", seed=42,
+                 frames_per_batch=8, noise_mode="per_frame", pose_scale=1.0, background_scale=1.0, uncond=None,
+                 eta=0.0, speed: Speed | None = None):
+        _check_options(model, height, width, num_inference_steps, frames_per_batch, noise_mode, uncond)
+        reference = check_image(reference, "reference image", 3)[:1]
+        mask = check_image(mask, "reference mask", 1)[:1]
+        poses = as_pose_frames(poses)
+        if mask.shape[-2:] != reference.shape[-2:]:
+            mask = torch.nn.functional.interpolate(mask, size=reference.shape[-2:], mode="bilinear")
+        num_frames = len(poses)
+        if background is not None:
+            background = check_image(background, "background", 3)
+            if background.shape[0] not in (1, num_frames):
+                raise InputError(f"background has {background.shape[0]} images; give 1 or one per pose frame "
+                                 f"({num_frames})")
+        self.model, self.poses, self.background = model, poses, background
+        self.size, self.fit, self.seed, self.noise_mode = (height, width), fit, seed, noise_mode
+        self.sampler = dict(num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                            pose_scale=pose_scale, background_scale=background_scale, eta=eta, speed=speed)
+        self.scheduler = scheduler
+        uncond = uncond or model.config.uncond
+
+        # 1. Reference encodings, once per video.
+        window = fit_window(*reference.shape[-2:], height, width, fit)
+        clip_pixels = clip_input(reference, mask, window, model.config.clip_image_size)
+        self.tokens = clip_tokens(model, clip_pixels)
+        self.unc = uncond_tokens(model, clip_pixels, self.tokens, uncond) if guidance_scale > 1 else None
+        self.bg_latents = None
+        if background is None:
+            self.bg_latents = background_latents(model, background_input(reference, mask, window, height, width),
+                                                 generator=background_generator(seed, noise_mode))
+        elif background.shape[0] == 1:
+            self.bg_latents = background_latents(model, fit_to_size(background, height, width, fit, "replicate")
+                                                 * 2 - 1, generator=background_generator(seed, noise_mode))
+        self.latent_shape = (model.unet.config.in_channels, height // model.config.vae_scale_factor,
+                             width // model.config.vae_scale_factor)
+        self.chunks = [range(s, min(s + frames_per_batch, num_frames))
+                       for s in range(0, num_frames, frames_per_batch)]
+
+    @torch.no_grad()
+    def render(self, index: int, on_step=None, preview_every: int = 0, should_cancel=None) -> torch.Tensor:
+        """Chunk `index` -> float32 CPU frames [b, height, width, 3] in 0..1. Noise depends on (seed, frame
+        index) only, unless noise_mode == "official"."""
+        model, (height, width), fit, seed, noise_mode = self.model, self.size, self.fit, self.seed, self.noise_mode
+        frames, device, dtype = self.chunks[index], model.device, model.dtype
+        pose = self.poses.model_input(frames.start, frames.stop, height, width, fit).to(device)
+        if self.bg_latents is None:
+            chunk_bg = fit_to_size(self.background[frames.start:frames.stop], height, width, fit, "replicate") * 2 - 1
             bg = torch.cat([background_latents(model, chunk_bg[i:i + 1],
                                                generator=background_generator(seed, noise_mode, f))
                             for i, f in enumerate(frames)])
         else:
-            bg = bg_latents.expand(len(frames), -1, -1, -1)
+            bg = self.bg_latents.expand(len(frames), -1, -1, -1)
         b = len(frames)
-        cond = Conditioning(tokens.expand(b, -1, -1), None if unc is None else unc.expand(b, -1, -1), pose, bg)
-        latents, generator = initial_latents(latent_shape, seed, frames, noise_mode, device, dtype)
+        cond = Conditioning(self.tokens.expand(b, -1, -1), None if self.unc is None else self.unc.expand(b, -1, -1),
+                            pose, bg)
+        latents, generator = initial_latents(self.latent_shape, seed, frames, noise_mode, device, dtype)
 
         def chunk_callback(info: StepInfo):
             if on_step is None:
@@ -133,9 +165,8 @@ def animate_chunks(model: DiscoModel, reference: torch.Tensor, mask: torch.Tenso
                 info.preview = _preview(model, info)
             on_step(info)
 
-        latents = denoise(model, latents, cond, scheduler=make_scheduler(scheduler, model.config.scheduler),
-                          num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                          pose_scale=pose_scale, background_scale=background_scale, eta=eta, generator=generator,
-                          on_step=chunk_callback, should_cancel=should_cancel, speed=speed,
-                          step_info={"chunk": index, "num_chunks": len(chunks), "frames": frames})
-        yield frames, decode(model, latents).permute(0, 2, 3, 1).float().cpu()
+        latents = denoise(model, latents, cond, scheduler=make_scheduler(self.scheduler, model.config.scheduler),
+                          generator=generator, on_step=chunk_callback, should_cancel=should_cancel,
+                          step_info={"chunk": index, "num_chunks": len(self.chunks), "frames": frames},
+                          **self.sampler)
+        return decode(model, latents).permute(0, 2, 3, 1).float().cpu()

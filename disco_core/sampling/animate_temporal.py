@@ -18,7 +18,7 @@ from ..media.images import background_input, check_image, clip_input, fit_window
 from ..media.images import fit as fit_to_size
 from .steps import StepInfo, make_scheduler
 from .window_poses import DEFAULT_POSE_CACHE_MB, WindowPoses
-from .windowed import denoise_windows
+from .windowed import LocalSteps, WindowJob, step_loop, window_batches
 from .windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
 
 
@@ -44,32 +44,11 @@ def animate_windows(model, reference: torch.Tensor, mask: torch.Tensor, poses, *
     many windows run at once (its multiple of `window`, at least one); `pose_cache_mb` bounds the fitted poses
     kept between steps (poses.py); `speed` how the sampler runs (`fast.Speed`, default: the exact speed-ups).
     """
-    num_frames = len(poses)
-    plan = plan_windows(num_frames, window, overlap)
-    reference = check_image(reference, "reference image", 3)[:1]
-    mask = check_image(mask, "reference mask", 1)[:1]
-    if mask.shape[-2:] != reference.shape[-2:]:
-        mask = torch.nn.functional.interpolate(mask, size=reference.shape[-2:], mode="bilinear")
-    device, dtype = model.device, model.dtype
-    uncond = uncond or model.config.uncond
-
-    region = fit_window(*reference.shape[-2:], height, width, fit)
-    clip_pixels = clip_input(reference, mask, region, model.config.clip_image_size)
-    tokens = clip_tokens(model, clip_pixels)
-    unc = uncond_tokens(model, clip_pixels, tokens, uncond) if guidance_scale > 1 else None
-    if background is None:
-        bg = background_latents(model, background_input(reference, mask, region, height, width),
-                                generator=background_generator(seed, noise_mode))
-    else:
-        bg = _background_override(model, check_image(background, "background", 3), plan, height, width, fit,
-                                  seed, noise_mode)
-
-    vsf = model.config.vae_scale_factor
-    shape = (model.unet.config.in_channels, height // vsf, width // vsf)
-    if noise_mode == "official":
-        latents, generator = joint_noise(shape, plan.length, seed, device, dtype)
-    else:
-        latents, generator = initial_latents(shape, seed, range(plan.length), noise_mode, device, dtype)
+    video = TemporalVideo(model, reference, mask, poses, background=background, height=height, width=width, fit=fit,
+                          guidance_scale=guidance_scale, seed=seed, frames_per_batch=frames_per_batch,
+                          noise_mode=noise_mode, pose_scale=pose_scale, background_scale=background_scale,
+                          uncond=uncond, window=window, overlap=overlap, pose_cache_mb=pose_cache_mb, speed=speed)
+    latents, generator = video.initial_latents(model.device, model.dtype)
 
     def callback(info: StepInfo):
         if on_step is None:
@@ -79,17 +58,69 @@ def animate_windows(model, reference: torch.Tensor, mask: torch.Tensor, poses, *
             info.preview = decode(model, info.x0[:1])[0].permute(1, 2, 0).float().cpu()
         on_step(info)
 
-    latents = denoise_windows(
-        model, latents, plan, tokens=tokens, uncond=unc,
-        pose_for=WindowPoses(poses, plan, height, width, fit, device, dtype, int(pose_cache_mb * 2**20)),
-        background=bg,
-        scheduler=make_scheduler(scheduler, model.config.scheduler), num_inference_steps=num_inference_steps,
-        guidance_scale=guidance_scale, pose_scale=pose_scale, background_scale=background_scale, eta=eta,
-        generator=generator, windows_per_batch=max(1, frames_per_batch // window), on_step=callback,
-        should_cancel=should_cancel, speed=speed)
-    for start in range(0, num_frames, frames_per_batch):  # padding frames past the video are dropped
-        frames = range(start, min(start + frames_per_batch, num_frames))
+    job = video.job()
+    with LocalSteps(model, job) as steps:
+        latents = step_loop(steps, latents, video.plan, job.batches,
+                            scheduler=make_scheduler(scheduler, model.config.scheduler),
+                            num_inference_steps=num_inference_steps, dtype=model.dtype, eta=eta,
+                            generator=generator, on_step=callback, should_cancel=should_cancel)
+    for frames in video.output_chunks():  # padding frames past the video are dropped
         yield frames, decode(model, latents[frames.start:frames.stop]).permute(0, 2, 3, 1).float().cpu()
+
+
+class TemporalVideo:
+    """One video of the temporal model: its windows, the reference encoded once, the poses fitted on demand.
+    Everything but the step loop: `job()` is what predicting the windows' noise needs (here or on a worker)."""
+
+    def __init__(self, model, reference, mask, poses, *, background=None, height=256, width=256, fit="crop",
+                 guidance_scale=1.5, seed=42, frames_per_batch=16, noise_mode="per_frame", pose_scale=1.0,
+                 background_scale=1.0, uncond=None, window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP,
+                 pose_cache_mb=DEFAULT_POSE_CACHE_MB, speed: Speed | None = None):
+        self.plan = plan = plan_windows(len(poses), window, overlap)
+        reference = check_image(reference, "reference image", 3)[:1]
+        mask = check_image(mask, "reference mask", 1)[:1]
+        if mask.shape[-2:] != reference.shape[-2:]:
+            mask = torch.nn.functional.interpolate(mask, size=reference.shape[-2:], mode="bilinear")
+        device, dtype = model.device, model.dtype
+        uncond = uncond or model.config.uncond
+        region = fit_window(*reference.shape[-2:], height, width, fit)
+        clip_pixels = clip_input(reference, mask, region, model.config.clip_image_size)
+        self.tokens = clip_tokens(model, clip_pixels)
+        self.unc = uncond_tokens(model, clip_pixels, self.tokens, uncond) if guidance_scale > 1 else None
+        if background is None:
+            self.bg = background_latents(model, background_input(reference, mask, region, height, width),
+                                         generator=background_generator(seed, noise_mode))
+        else:
+            self.bg = _background_override(model, check_image(background, "background", 3), plan, height, width,
+                                           fit, seed, noise_mode)
+        self.pose_for = WindowPoses(poses, plan, height, width, fit, device, dtype, int(pose_cache_mb * 2**20))
+        self.shape = latent_shape(model.config, model.unet.config.in_channels, height, width)
+        self.seed, self.noise_mode, self.frames_per_batch = seed, noise_mode, frames_per_batch
+        self.scales = (guidance_scale, pose_scale, background_scale)
+        self.speed = Speed() if speed is None else speed
+
+    def job(self) -> WindowJob:
+        return WindowJob(self.plan, window_batches(self.plan, max(1, self.frames_per_batch // self.plan.window)),
+                         self.tokens, self.unc, self.pose_for, self.bg, *self.scales, speed=self.speed)
+
+    def initial_latents(self, device, dtype) -> tuple[torch.Tensor, object]:
+        return video_noise(self.shape, self.plan.length, self.seed, self.noise_mode, device, dtype)
+
+    def output_chunks(self) -> list[range]:
+        n, step = self.plan.num_frames, self.frames_per_batch
+        return [range(s, min(s + step, n)) for s in range(0, n, step)]
+
+
+def latent_shape(config, in_channels: int, height: int, width: int) -> tuple[int, int, int]:
+    vsf = config.vae_scale_factor
+    return (in_channels, height // vsf, width // vsf)
+
+
+def video_noise(shape, length: int, seed: int, noise_mode: str, device, dtype):
+    """-> (initial latents [length, *shape], generator(s) for stochastic steps)."""
+    if noise_mode == "official":
+        return joint_noise(shape, length, seed, device, dtype)
+    return initial_latents(shape, seed, range(length), noise_mode, device, dtype)
 
 
 def _background_override(model, background, plan, height, width, fit, seed, noise_mode) -> torch.Tensor:

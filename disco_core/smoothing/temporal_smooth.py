@@ -4,10 +4,12 @@ Frames are float [T,H,W,3] in 0..1 (ComfyUI IMAGE layout). Optical flow is OpenC
 warping is kornia. The filter is recursive: each output frame blends the current frame with the previous
 output warped onto it, weighted by strength x per-pixel confidence, once forwards and once backwards in
 time, and the two passes are averaged. Only a few frames are held at once, so memory is constant in T
-(besides the output itself); flows are recomputed in the backward pass rather than stored.
+(besides the output itself, which can live in a file: `buffer_dir`); flows are recomputed in the backward pass
+rather than stored.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable
 
 import cv2
@@ -18,6 +20,7 @@ from kornia.filters import gaussian_blur2d
 from kornia.geometry.transform import remap
 
 from ..errors import InputError
+from ..media.frame_file import frame_buffer
 
 # strength 1 keeps at most this share of the warped history, so a frame always refreshes a bit and
 # flow errors cannot freeze content forever
@@ -26,6 +29,12 @@ MAX_HISTORY = 0.9
 PHOTO_TAU = 0.35
 # forward-backward flow mismatch allowed: relative to flow magnitude, plus an absolute floor in px^2
 FB_REL, FB_ABS = 0.05, 2.0
+# OpenCV and torch threads while smoothing. Each frame's work is small (flow and warps at output size), so extra
+# threads mostly spin waiting for each other; on a busy CPU (pose detection, other jobs) they get descheduled
+# and the pass stalls. Measured on 2 cores at load ~14 (bench/RESULTS.md): 85-334 ms/frame with 1 thread, 490-
+# 4233 with the default 2. One thread also makes the result the same on every machine (the thread count moves
+# reductions by an ulp).
+SMOOTH_THREADS = 1
 
 
 # ----------------------------------------------------------------------------- flow
@@ -146,9 +155,26 @@ def _pass(x: torch.Tensor, order: range, a: float, flow: _Flow, grid: torch.Tens
         prev_out, prev_gray = out, gray
 
 
+@contextmanager
+def bounded_threads(threads: int):
+    """OpenCV's and torch's intra-op thread counts set to `threads` inside the block, restored after it."""
+    cv_before, torch_before = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(threads)
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(cv_before)
+        torch.set_num_threads(torch_before)
+
+
+def _new_like(x: torch.Tensor, folder: str | None) -> torch.Tensor:
+    return frame_buffer(tuple(x.shape), folder, x.dtype) if folder else torch.empty_like(x)
+
+
 def temporal_smooth(frames, strength: float = 0.5, *, flow_scale: float = 1.0,
                     bidirectional: bool = True,
-                    on_frame: Callable[[int, int], None] | None = None):
+                    on_frame: Callable[[int, int], None] | None = None, buffer_dir: str | None = None):
     """Reduce frame-to-frame flicker along optical flow.
 
     frames: float [T,H,W,3] in 0..1 (torch tensor or numpy array; the same type comes back).
@@ -156,6 +182,8 @@ def temporal_smooth(frames, strength: float = 0.5, *, flow_scale: float = 1.0,
     flow_scale: resolution factor for the flow (e.g. 0.5 for speed on large frames).
     bidirectional: average a forward and a backward pass (no lag, twice the work).
     on_frame(done, total): progress callback, called once per processed frame; it may raise to cancel.
+    buffer_dir: a folder on disk for the output of a CPU torch tensor (a file-backed tensor, frame_file.py), so
+    a long clip is not held in RAM twice; None keeps it in memory.
     """
     x, was_numpy = _as_frames(frames)
     if not 0.0 <= float(strength) <= 1.0:
@@ -163,14 +191,15 @@ def temporal_smooth(frames, strength: float = 0.5, *, flow_scale: float = 1.0,
     if not 0.05 <= float(flow_scale) <= 2.0:
         raise InputError(f"flow_scale must be between 0.05 and 2, got {flow_scale}.")
     T, H, W, _ = x.shape
+    on_disk = buffer_dir if not was_numpy and x.device.type == "cpu" else None
     if strength == 0 or T < 2:
-        out = x.clone()
+        out = _new_like(x, on_disk).copy_(x)
         return out.numpy() if was_numpy else out
 
     a = MAX_HISTORY * float(strength)
     grid = _grid(H, W, x.device)
     flow = _Flow((H, W), float(flow_scale), x.device)
-    out = torch.empty_like(x)
+    out = _new_like(x, on_disk)
     total = 2 * T if bidirectional else T
     done = 0
 
@@ -188,7 +217,7 @@ def temporal_smooth(frames, strength: float = 0.5, *, flow_scale: float = 1.0,
         out[t] = ((out[t].float() + frame) * 0.5).to(out.dtype)
         tick()
 
-    with torch.no_grad():
+    with torch.no_grad(), bounded_threads(SMOOTH_THREADS):
         _pass(x, range(T), a, flow, grid, store)
         if bidirectional:
             _pass(x, range(T - 1, -1, -1), a, flow, grid, merge)

@@ -33,7 +33,7 @@ def setup(pack, models_dir):
 def test_sampler_passes_the_activation_estimate_to_the_memory_manager(setup, monkeypatch, core):
     """Mutation that must fail: `model.ready()` without memory_required (ComfyUI then reserves nothing)."""
     nodes, model, reference, poses, _ = setup
-    memory = importlib.import_module(core.__name__ + ".memory")
+    memory = importlib.import_module(core.__name__ + ".sampling.memory")
     asked = []
     monkeypatch.setattr(model, "ready", lambda memory_required=0: asked.append(memory_required) or "cpu")
     nodes["DisCoSampler"].sample(model, reference, poses, **SAMPLE)

@@ -8,6 +8,7 @@ EXPECTED = {
     "DisCoSampler": "DisCo Sampler",
     "DisCoTemporalSmooth": "Temporal Smooth",
     "DisCoFineTune": "DisCo Fine-Tune",
+    "DisCoCluster": "DisCo Cluster",
 }
 
 

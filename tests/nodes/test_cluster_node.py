@@ -1,0 +1,36 @@
+"""DisCo Cluster: the same settings give the same cluster across prompts (workers and model kept), new settings
+shut the old one down; gpus_per_worker -1 means auto; without Ray it says how to install it."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+
+def test_the_cluster_is_kept_across_prompts_and_replaced_when_settings_change(pack, monkeypatch):
+    pytest.importorskip("ray")
+    node = pack.NODE_CLASS_MAPPINGS["DisCoCluster"]()
+    module = sys.modules[type(node).__module__]
+    first = node.connect("local", 2, -1.0)[0]
+    assert node.connect(" local ", 2, -1.0)[0] is first
+    assert (first.address, first.workers, first.gpus_per_worker) == ("local", 2, None)  # -1 = auto
+    stopped = []
+    monkeypatch.setattr(type(first), "shutdown", lambda self: stopped.append(self))
+    second = node.connect("local", 3, 0.0)[0]
+    assert second is not first and stopped == [first]
+    assert (second.workers, second.gpus_per_worker) == (3, 0.0)
+    module._shutdown_all()
+    assert stopped == [first, second]
+
+
+def test_a_bad_address_is_refused_before_the_run(pack):
+    cls = pack.NODE_CLASS_MAPPINGS["DisCoCluster"]
+    assert cls.VALIDATE_INPUTS("ray://head:10001") is True
+    assert "must be local, auto or ray://HOST:PORT" in cls.VALIDATE_INPUTS("head:10001")
+
+
+def test_the_cluster_node_without_ray_says_how_to_install_it(pack, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    node = pack.NODE_CLASS_MAPPINGS["DisCoCluster"]()
+    with pytest.raises(ImportError, match=r"Ray is not installed.*pip install"):
+        node.connect("local", 2, -1.0)
