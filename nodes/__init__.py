@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 
+from . import comfy_glue
+
 log = logging.getLogger("DisCo")
 
 NODE_MODULES = ("model_loader", "disentangle", "pose_sequence", "sampler", "temporal_smooth", "finetune", "cluster")
@@ -16,6 +18,8 @@ comfy_glue.clear_frames_folder()  # no outputs exist yet: frame files in the fol
 NODE_CLASS_MAPPINGS: dict = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}
 IMPORT_ERRORS: dict[str, str] = {}
+
+comfy_glue.short_error_names()  # the error dialog says `InputError`, not the pack folder's module path
 
 for _name in NODE_MODULES:
     try:

@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from ..disco_core import errors
 from ..disco_core.errors import CheckpointError, InputError
 
 log = logging.getLogger("DisCo")
@@ -151,6 +152,19 @@ def checkpoint_path(name: str) -> str:
     if path is None or not os.path.isfile(path):
         raise CheckpointError(missing_checkpoint_message(name))
     return path
+
+
+# ------------------------------------------------------------------------------------------------ error names
+def short_error_names() -> None:
+    """ComfyUI's error dialog names a node error `module.QualName` (execution.full_type_name), and this pack's
+    module path starts with its folder: `comfyui-disco.disco_core.errors.InputError`. Only builtins' errors are
+    named bare there, so inside ComfyUI the pack's error classes say they are builtins: the dialog (and Python's
+    traceback) shows `InputError`. Nothing pickles these classes."""
+    if not IN_COMFYUI:
+        return
+    for cls in vars(errors).values():
+        if isinstance(cls, type) and issubclass(cls, errors.DiscoError):
+            cls.__module__ = "builtins"
 
 
 # ------------------------------------------------------------------------------------------ devices and dtypes

@@ -26,9 +26,12 @@ WIDTH = 320
 # own margin, so the node stays inside its group and clear of the note under it; narrower than the others, so
 # that room does not make the Save column the tallest (a taller workflow is fitted on screen at a zoom where the
 # frontend stops drawing text).
-SAVE_VIDEO_WIDTH, PORTRAIT, VIDEO_MARGIN = 240, 16 / 9, 24  # margin: measured 22 px in the 1.27 frontend
-WIDTH_OF = {"DisCoPoseSequence": 380, "DisCoSampler": 380, "SaveVideo": SAVE_VIDEO_WIDTH}
-PICTURE = {"LoadImage": 230, "LoadVideo": 210, "DisCoPoseSequence": 210, "DisCoSampler": 210,  # previews
+# Load Video grows the same way once a clip is picked: narrow enough that a 9:16 driving clip fits beside Pose
+# Sequence without making the Motion group taller.
+SAVE_VIDEO_WIDTH, LOAD_VIDEO_WIDTH, PORTRAIT, VIDEO_MARGIN = 240, 220, 16 / 9, 24  # margin: 22 px in the 1.27 frontend
+WIDTH_OF = {"DisCoPoseSequence": 380, "DisCoSampler": 380, "SaveVideo": SAVE_VIDEO_WIDTH, "LoadVideo": LOAD_VIDEO_WIDTH}
+PICTURE = {"LoadImage": 230, "DisCoPoseSequence": 210, "DisCoSampler": 210,  # previews
+           "LoadVideo": math.ceil(LOAD_VIDEO_WIDTH * PORTRAIT) + VIDEO_MARGIN,
            "SaveVideo": math.ceil(SAVE_VIDEO_WIDTH * PORTRAIT) + VIDEO_MARGIN}
 MULTILINE = 40  # extra height of a multiline text box over a one-line widget
 GAP_X, GAP_Y = 40, 30  # between columns / between stacked nodes

@@ -38,6 +38,14 @@ def pytest_terminal_summary(terminalreporter):
     reasons = Counter(_skip_reason(r) for r in terminalreporter.stats.get("skipped", []))
     for reason, count in reasons.most_common():
         terminalreporter.write_line(f"{count} skipped: {reason}")
+    seconds = Counter()  # setup + call + teardown (fixtures such as the ComfyUI server included) by tests/<folder>
+    for reports in terminalreporter.stats.values():
+        for r in reports:
+            if getattr(r, "nodeid", "").startswith("tests/") and hasattr(r, "duration"):
+                seconds[r.nodeid.split("/")[1]] += r.duration
+    if len(seconds) > 1:
+        spent = ", ".join(f"tests/{folder} {s:.0f} s" for folder, s in sorted(seconds.items()))
+        terminalreporter.write_line(f"time by folder: {spent}")
 
 
 @pytest.fixture(scope="session")

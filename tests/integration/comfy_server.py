@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from tests.paths import HAVE_SHARED_DATA, PARITY_IMAGE, SHARED, SHARED_DATA_REASON  # noqa: E402
+from tests.paths import HAVE_SHARED_DATA, PARITY_IMAGE, REQUIRE_SHARED_DATA, SHARED, SHARED_DATA_REASON  # noqa: E402
 
 PACK_FOLDER = "comfyui-disco"
 STARTUP_TIMEOUT = 180  # seconds
@@ -26,16 +26,23 @@ STARTUP_TIMEOUT = 180  # seconds
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
 
 
+def skip_or_fail(reason: str) -> None:
+    """Module-level skip with the reason; with DISCO_REQUIRE_SHARED_DATA=1 (CI) a collection error instead, so a
+    CI without ComfyUI, Chromium or playwright fails rather than passing with the integration tests skipped."""
+    if REQUIRE_SHARED_DATA:
+        pytest.fail(f"DISCO_REQUIRE_SHARED_DATA=1 (CI) but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
 def skip_without_comfyui() -> None:
     """Module-level skip with the reason, where no ComfyUI checkout or fixture model is available."""
     if not COMFYUI_DIR:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout (with its requirements installed) to "
-                    "run the pack inside a real server", allow_module_level=True)
+        skip_or_fail("COMFYUI_DIR is not set: point it at a ComfyUI checkout (with its requirements installed) to "
+                     "run the pack inside a real server")
     if not (Path(COMFYUI_DIR) / "main.py").is_file():
-        pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} has no main.py; it must be a ComfyUI checkout",
-                    allow_module_level=True)
+        skip_or_fail(f"COMFYUI_DIR={COMFYUI_DIR} has no main.py; it must be a ComfyUI checkout")
     if not HAVE_SHARED_DATA:  # the driving video and photo must show a real person for pose detection
-        pytest.skip(SHARED_DATA_REASON, allow_module_level=True)
+        pytest.skip(SHARED_DATA_REASON, allow_module_level=True)  # (conftest already errors on this in CI)
 
 
 def http_client():

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from comfy_server import PACK_FOLDER, ROOT, comfyui_server, skip_without_comfyui
+from comfy_server import PACK_FOLDER, ROOT, SHARED, comfyui_server, skip_or_fail, skip_without_comfyui
 from screenshot_redaction import pixel_box, redact
 
 pytestmark = pytest.mark.integration
@@ -30,9 +30,11 @@ pytestmark = pytest.mark.integration
 skip_without_comfyui()
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM:
-    pytest.skip("no Chromium found: install Debian's `chromium` package (or set CHROMIUM=/path/to/chrome)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+    skip_or_fail("no Chromium found: install Debian's `chromium` package (or set CHROMIUM=/path/to/chrome)")
+try:
+    from playwright import sync_api
+except ImportError:
+    skip_or_fail("pip install playwright (no browser download needed)")
 
 WORKFLOWS = ["dance_basic", "background_swap", "pose_from_keypoints", "dance_temporal"]
 GROUPS = ["Photo", "Motion", "Generate", "Save"]
@@ -94,6 +96,36 @@ def load_workflow(page, name: str) -> None:
     page.evaluate("([wf, name]) => window.app.loadGraphData(wf, true, true, name)", [workflow, f"{name}.json"])
     page.wait_for_timeout(1000)  # the frontend fits the view in the next animation frame
     close_dialogs(page)
+
+
+OPEN_TABS = "() => window.app.extensionManager.workflow.openWorkflows.map(w => w.filename)"
+
+
+def only_tab(page, name: str) -> None:
+    """Close every open workflow (earlier tests opened several, 'dance_basic (3)' and so on), then open `name`:
+    the screenshots show one tab with the workflow's own name."""
+    page.evaluate("""async () => {
+      const store = window.app.extensionManager.workflow;
+      for (const w of [...store.openWorkflows]) await store.closeWorkflow(w);
+    }""")
+    load_workflow(page, name)
+    assert page.evaluate(OPEN_TABS) == [name]
+
+
+PORTRAIT = (180, 320)  # a phone's 9:16 driving clip
+
+
+def portrait_clip(folder: Path) -> Path:
+    """The shared dance clip's middle cut to 9:16 and scaled to PORTRAIT, with the test song."""
+    from disco_core.media.files import read_frames
+    from tests.media import write_clip
+
+    clip, _ = read_frames(SHARED / "data" / "clips" / "dance_fullbody_350.webp")
+    h, w = clip.shape[1:3]
+    cut = round(h * PORTRAIT[0] / PORTRAIT[1])
+    x0 = (w - cut) // 2
+    frames = [np.asarray(Image.fromarray(f[:, x0:x0 + cut]).resize(PORTRAIT, Image.BILINEAR)) for f in clip]
+    return write_clip(folder / "portrait.mp4", (FRAMES + 2) / 12, 12, size=PORTRAIT, frames=lambda i: frames[i])
 
 
 def test_extension_loads_and_registers_without_errors(page):
@@ -278,13 +310,13 @@ PLAYERS = """() => Object.fromEntries(window.app.graph.nodes.filter(n => n.disco
 }))"""
 
 
-def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, server, shots):
+def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, server, shots, tmp_path):
     """The real workflow, queued from the page (the frontend builds the prompt): Pose Sequence shows the
     retargeted skeletons over the photo and the Sampler its frames, both looping; the sampler showed step previews
     while it ran; scrubbing and the trim button drive the frame and the widgets."""
     client, inputs = server["client"], server["inputs"]
-    photo, video = client.upload(inputs["photo"]), client.upload(inputs["video"])
-    load_workflow(page, "dance_basic")
+    photo, video = client.upload(inputs["photo"]), client.upload(portrait_clip(tmp_path))
+    only_tab(page, "dance_basic")
     page.evaluate("""([photo, video, fast]) => {
       const g = window.app.graph, byTitle = t => g.nodes.find(n => n.title === t);
       const set = (node, name, value) => {
@@ -321,10 +353,18 @@ def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, se
       const video = window.app.graph.nodes.find(n => n.type === 'SaveVideo').videoContainer?.querySelector('video');
       return video?.readyState >= 2 && [video.videoWidth, video.videoHeight]; }""", timeout=60_000).json_value()
     assert saved == [72, 128]
-    room = next(n["size"] for n in json.loads((ROOT / "workflows" / "dance_basic.json").read_text())["nodes"]
-                if n["type"] == "SaveVideo")
-    grown = page.evaluate("window.app.graph.nodes.find(n => n.type === 'SaveVideo').size[1]")
-    assert grown <= room[1]  # the saved layout already had room for the preview
+    loaded = page.evaluate("""() => {
+      const video = window.app.graph.nodes.find(n => n.type === 'LoadVideo').videoContainer?.querySelector('video');
+      return video?.readyState >= 2 && [video.videoWidth, video.videoHeight]; }""")
+    assert loaded == list(PORTRAIT)
+    # Load Video (the 9:16 driving clip) and Save Video (the 9:16 result) grow by their videos' shapes: the saved
+    # layout already had room for both previews
+    rooms = {n["type"]: n["size"][1] for n in json.loads((ROOT / "workflows" / "dance_basic.json").read_text())["nodes"]}
+    grown = page.evaluate("""() => Object.fromEntries(['LoadVideo', 'SaveVideo'].map(
+      t => [t, window.app.graph.nodes.find(n => n.type === t).size[1]]))""")
+    for kind, height in grown.items():
+        assert height <= rooms[kind], f"{kind} grew to {height} px, past its {rooms[kind]} px of layout room"
+    assert page.evaluate(OPEN_TABS) == ["dance_basic"]  # the screenshot shows one tab, named as the workflow
     page.evaluate("window.app.canvas.setDirty(true, true)")
     page.wait_for_timeout(500)
     regions = save_screenshot(page, shots / "dance_basic.png")
@@ -360,3 +400,4 @@ def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, se
     assert state["scrubbed"] == {"frame": 4, "playing": False}
     assert state["max_frames"] == 5 and "trim 0–4 (queue to apply)" in state["label"]
     assert pack_problems(page) == []
+
