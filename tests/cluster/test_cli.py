@@ -91,3 +91,22 @@ def test_batch_reports_a_broken_job_goes_on_and_resumes(ray_session, tiny_checkp
     assert main(argv) == 0
     assert "1 done, 2 already complete (skipped), 0 failed" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.gif", "broken.mp4"]
+
+
+def test_cluster_flags_reach_the_cluster(monkeypatch):
+    """--ray, --workers, --gpus-per-worker and --threads-per-worker each reach the Cluster the command starts (the
+    frames cannot tell: a cluster renders the same frames as one process)."""
+    import argparse
+
+    import disco_core.cluster
+    from disco_core.commands import animate
+
+    made = []
+    monkeypatch.setattr(disco_core.cluster, "Cluster", lambda *a, **kw: made.append((a, kw)) or "cluster")
+    parser = argparse.ArgumentParser()
+    animate.add_arguments(parser)
+    base = ["--checkpoint", "c", "--image", "i", "--out", "o.mp4"]
+    assert animate.make_cluster(parser.parse_args(base)) is None and made == []
+    animate.make_cluster(parser.parse_args(base + ["--ray", "ray://10.0.0.1:10001", "--workers", "5",
+                                                   "--gpus-per-worker", "0.5", "--threads-per-worker", "3"]))
+    assert made == [(("ray://10.0.0.1:10001", 5), {"gpus_per_worker": 0.5, "threads_per_worker": 3})]

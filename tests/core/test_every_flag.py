@@ -56,6 +56,10 @@ ANIMATE_FLAGS = {
     "--uncond": ["--uncond", "zeros"],
     "--device": ["--device", "meta"],
     "--dtype": ["--dtype", "bf16"],
+    "--ray": "../cluster/test_cli.py::test_cluster_flags_reach_the_cluster",
+    "--workers": "../cluster/test_cli.py::test_cluster_flags_reach_the_cluster",
+    "--gpus-per-worker": "../cluster/test_cli.py::test_cluster_flags_reach_the_cluster",
+    "--threads-per-worker": "../cluster/test_cli.py::test_cluster_flags_reach_the_cluster",
 }
 FINETUNE_FLAGS = {
     "--checkpoint": "test_finetune_cli.py::test_finetune_then_animate_with_the_personalisation",
