@@ -1,11 +1,11 @@
 """DisCo Sampler: model + reference + poses (+ background) -> IMAGE frames, one per pose frame, and fps."""
 from __future__ import annotations
 
-import torch
 
 from ..disco_core import SCHEDULERS, animate
 from ..disco_core.media.images import FIT_MODES
 from ..disco_core.errors import InputError
+from ..disco_core.media.frame_file import frame_buffer
 from ..disco_core.sampling.memory import activation_bytes
 from ..disco_core.sampling.windows import DEFAULT_OVERLAP, DEFAULT_WINDOW, plan_windows
 from . import comfy_glue as glue
@@ -145,11 +145,11 @@ def _on_cluster(cluster, model, reference, poses, options):
     pool = cluster.pool(source)
     glue.log.info("DisCo: rendering %d frames on %r: %d workers (%s)", len(poses), cluster, len(pool.workers),
                   ", ".join(f"{w.info['host']}:{w.info['pid']} {w.info['device']}" for w in pool.workers))
+    buffer_dir = options.pop("buffer_dir")
     out = None
-    for frames, chunk in animate_chunks_on(pool, reference.image, reference.mask, poses.frames,
-                                           **options):
-        if out is None:
-            out = torch.empty(len(poses), *chunk.shape[1:])
+    for frames, chunk in animate_chunks_on(pool, reference.image, reference.mask, poses.frames, **options):
+        if out is None:  # in a file, as the local path's frames (frame_file.py)
+            out = frame_buffer((len(poses), *chunk.shape[1:]), buffer_dir)
         out[frames.start:frames.stop] = chunk
     return out
 

@@ -19,8 +19,10 @@ def test_the_cluster_is_kept_across_prompts_and_replaced_when_settings_change(pa
     second = node.connect("local", 3, 0.0)[0]
     assert second is not first and stopped == [first]
     assert (second.workers, second.gpus_per_worker) == (3, 0.0)
+    third = node.connect("ray://head:10001", 3, 0.0)[0]  # connects on first use: nothing is reached here
+    assert third is not second and third.address == "ray://head:10001" and stopped == [first, second]
     module._shutdown_all()
-    assert stopped == [first, second]
+    assert stopped == [first, second, third]
 
 
 def test_a_bad_address_is_refused_before_the_run(pack):

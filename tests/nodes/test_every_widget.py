@@ -52,6 +52,8 @@ WIDGET_TESTS = {
         "lr": "test_fine_tune_lr_scales_the_update",
         "save_name": "test_finetune_node.py::test_fine_tune_node_saves_a_personalisation_the_loader_reproduces",
     },
+    "DisCoCluster": {w: "test_cluster_node.py::test_the_cluster_is_kept_across_prompts_and_replaced_when_settings_change"
+                     for w in ("address", "workers", "gpus_per_worker")},
 }
 
 

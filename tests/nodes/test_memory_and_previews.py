@@ -1,6 +1,7 @@
 """ComfyUI memory and previews: the sampler asks load_models_gpu for a real activation estimate, and step
 previews follow --preview-method (none: nothing computed; otherwise a latent projection, never a VAE decode)."""
 import importlib
+import tempfile
 import types
 
 import pytest
@@ -56,6 +57,8 @@ def _in_fake_comfyui(glue, monkeypatch, method, previewer=None):
     monkeypatch.setattr(glue, "comfy", types.SimpleNamespace(utils=types.SimpleNamespace(ProgressBar=FakeBar)),
                         raising=False)
     monkeypatch.setattr(glue, "mm", types.SimpleNamespace(throw_exception_if_processing_interrupted=lambda: None),
+                        raising=False)
+    monkeypatch.setattr(glue, "folder_paths", types.SimpleNamespace(get_temp_directory=tempfile.gettempdir),
                         raising=False)
     monkeypatch.setattr(glue, "preview_method", lambda: method)
     if previewer is not None:
