@@ -5,7 +5,7 @@ warping is kornia. The filter is recursive: each output frame blends the current
 output warped onto it, weighted by strength x per-pixel confidence, once forwards and once backwards in
 time, and the two passes are averaged. Only a few frames are held at once, so memory is constant in T
 (besides the output itself, which can live in a file: `buffer_dir`); flows are recomputed in the backward pass
-rather than stored.
+rather than stored, on a second thread ahead of the blending (run_ahead.py).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from kornia.geometry.transform import remap
 
 from ..errors import InputError
 from ..media.frame_file import frame_buffer
+from .run_ahead import run_ahead
 
 # strength 1 keeps at most this share of the warped history, so a frame always refreshes a bit and
 # flow errors cannot freeze content forever
@@ -35,6 +36,9 @@ FB_REL, FB_ABS = 0.05, 2.0
 # 4233 with the default 2. One thread also makes the result the same on every machine (the thread count moves
 # reductions by an ulp).
 SMOOTH_THREADS = 1
+# frame pairs whose flow is computed ahead of the blending, on a second thread: the second core is used without
+# intra-op threads; each pair held is two flows at output size
+FLOWS_AHEAD = 2
 
 
 # ----------------------------------------------------------------------------- flow
@@ -137,22 +141,32 @@ def _as_frames(frames) -> tuple[torch.Tensor, bool]:
     return x, was_numpy
 
 
-def _pass(x: torch.Tensor, order: range, a: float, flow: _Flow, grid: torch.Tensor, emit):
-    """One recursive pass over `order`; emit(t, smoothed_t [H,W,3]) for each frame."""
-    prev_out = prev_gray = None
+def _pair_flows(x: torch.Tensor, order: range, flow: _Flow):
+    """(t, flow current->previous, flow previous->current) along `order`; None, None for its first frame."""
+    prev_gray = None
     for t in order:
-        cur = x[t].float().permute(2, 0, 1)[None]  # [1,3,H,W]
         gray = _flow_gray(x[t], flow.scale)
+        if prev_gray is None:
+            yield t, None, None
+        else:
+            yield t, flow(gray, prev_gray), flow(prev_gray, gray)
+        prev_gray = gray
+
+
+def _pass(x: torch.Tensor, order: range, a: float, flow: _Flow, grid: torch.Tensor, emit):
+    """One recursive pass over `order`; emit(t, smoothed_t [H,W,3]) for each frame. The flows are computed on a
+    second thread, a frame or two ahead of the blending (run_ahead.py)."""
+    prev_out = None
+    for t, back, fwd in run_ahead(_pair_flows(x, order, flow), depth=FLOWS_AHEAD):
+        cur = x[t].float().permute(2, 0, 1)[None]  # [1,3,H,W]
         if prev_out is None:
             out = cur
         else:
-            back = flow(gray, prev_gray)  # current -> previous
-            fwd = flow(prev_gray, gray)  # previous -> current
             warped = _warp(prev_out, back, grid)
             conf = _fb_confidence(back, fwd, grid) * _photo_confidence(warped, cur)
             out = cur + (a * conf) * (warped - cur)
         emit(t, out[0].permute(1, 2, 0))
-        prev_out, prev_gray = out, gray
+        prev_out = out
 
 
 @contextmanager
