@@ -1,6 +1,7 @@
 """The canvas extension in a real ComfyUI frontend, in headless Chromium: it loads without errors, every shipped
 workflow opens with no missing nodes, every node on screen, no overlaps and its four titled groups, and after
-queueing dance_basic the Pose Sequence and DisCo Sampler previews play frames and still nothing overlaps.
+queueing dance_basic the Pose Sequence and DisCo Sampler previews play frames and still nothing overlaps; a bad
+input queued from the canvas opens ComfyUI's error dialog, which names the error `InputError`.
 Screenshots are saved with what shows ../shared/data (the photo, the clip, the skeletons over the photo)
 pixelated: see screenshot_redaction.py.
 
@@ -88,7 +89,7 @@ def open_page(browser, server):
         tab.goto(server["url"], timeout=120_000)
         tab.wait_for_function("window.app?.graph && window.app?.canvas && window.app?.extensions?.length "
                               "&& window.app.extensionManager?.workflow?.activeWorkflow", timeout=120_000)
-        tab.wait_for_timeout(1500)  # the first workflow's dialogs (missing models) open
+        tab.wait_for_timeout(1500)  # as before: a dialog the first workflow opens late is closed below
         close_dialogs(tab)
         yield tab
     finally:
