@@ -1,6 +1,7 @@
 """The canvas extension in a real ComfyUI frontend, in headless Chromium: it loads without errors, every shipped
 workflow opens with no missing nodes, every node on screen, no overlaps and its four titled groups, and after
-queueing dance_basic the Pose Sequence and DisCo Sampler previews play frames and still nothing overlaps.
+queueing dance_basic the Pose Sequence and DisCo Sampler previews play frames and still nothing overlaps; a bad
+input queued from the canvas opens ComfyUI's error dialog, which names the error `InputError`.
 Screenshots are saved with what shows ../shared/data (the photo, the clip, the skeletons over the photo)
 pixelated: see screenshot_redaction.py.
 
@@ -12,9 +13,11 @@ playwright drives the system Chromium). Skips, saying which, when ComfyUI, Chrom
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -64,23 +67,47 @@ def shots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(server):
-    """The ComfyUI page, with every console error and uncaught exception recorded in page.problems."""
+def browser():
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        tab = browser.new_page(viewport=VIEWPORT)
-        tab.problems, tab.responses = [], {}
-        tab.on("response", lambda r: tab.responses.__setitem__(r.url, r.status))
-        tab.on("pageerror", lambda e: tab.problems.append(f"pageerror: {e}\n{getattr(e, 'stack', '')}"))
-        tab.on("console", lambda m: tab.problems.append(f"console.error: {m.text} @ {m.location}")
-               if m.type == "error" else None)
-        tab.goto(server["url"])
-        tab.wait_for_function("window.app?.graph && window.app?.canvas && window.app?.extensions?.length",
-                              timeout=120_000)
-        tab.wait_for_timeout(1500)  # extensions finish their setup()
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield launched
+        launched.close()
+
+
+@contextlib.contextmanager
+def open_page(browser, server):
+    """A ComfyUI page in a fresh browser context, with every console error and uncaught exception recorded in
+    page.problems; ready once the frontend has set itself up (window.app is set after every extension's setup())
+    and opened its first workflow."""
+    tab = browser.new_page(viewport=VIEWPORT)
+    tab.problems, tab.responses = [], {}
+    tab.on("response", lambda r: tab.responses.__setitem__(r.url, r.status))
+    tab.on("pageerror", lambda e: tab.problems.append(f"pageerror: {e}\n{getattr(e, 'stack', '')}"))
+    tab.on("console", lambda m: tab.problems.append(f"console.error: {m.text} @ {m.location}")
+           if m.type == "error" else None)
+    try:
+        tab.goto(server["url"], timeout=120_000)
+        tab.wait_for_function("window.app?.graph && window.app?.canvas && window.app?.extensions?.length "
+                              "&& window.app.extensionManager?.workflow?.activeWorkflow", timeout=120_000)
+        tab.wait_for_timeout(1500)  # as before: a dialog the first workflow opens late is closed below
         close_dialogs(tab)
         yield tab
-        browser.close()
+    finally:
+        tab.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    """The ComfyUI page the tests share (open workflows and settings carry over from one test to the next)."""
+    with open_page(browser, server) as tab:
+        yield tab
+
+
+@pytest.fixture
+def own_page(browser, server):
+    """A ComfyUI page of its own: no workflow, dialog or playing preview left by the tests before."""
+    with open_page(browser, server) as tab:
+        yield tab
 
 
 def close_dialogs(page) -> None:
@@ -110,6 +137,22 @@ def only_tab(page, name: str) -> None:
     }""")
     load_workflow(page, name)
     assert page.evaluate(OPEN_TABS) == [name]
+
+
+def set_widgets(page, values: dict) -> None:
+    """{node title or type: {widget: value}}, each set as if picked by hand (Load Image / Load Video show the
+    file)."""
+    page.evaluate("""values => {
+      const g = window.app.graph;
+      for (const [key, widgets] of Object.entries(values)) {
+        const node = g.nodes.find(n => n.title === key) ?? g.nodes.find(n => n.type === key);
+        for (const [name, value] of Object.entries(widgets)) {
+          const w = node.widgets.find(w => w.name === name);
+          w.value = value;
+          w.callback?.(value);
+        }
+      }
+    }""", values)
 
 
 PORTRAIT = (180, 320)  # a phone's 9:16 driving clip
@@ -317,18 +360,7 @@ def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, se
     client, inputs = server["client"], server["inputs"]
     photo, video = client.upload(inputs["photo"]), client.upload(portrait_clip(tmp_path))
     only_tab(page, "dance_basic")
-    page.evaluate("""([photo, video, fast]) => {
-      const g = window.app.graph, byTitle = t => g.nodes.find(n => n.title === t);
-      const set = (node, name, value) => {
-        const w = node.widgets.find(w => w.name === name);
-        w.value = value;
-        w.callback?.(value);  // as if picked by hand: Load Image / Load Video show the file
-      };
-      set(byTitle('Reference photo'), 'image', photo);
-      set(byTitle('Driving video'), 'file', video);
-      for (const [type, values] of Object.entries(fast))
-        for (const [name, value] of Object.entries(values)) set(g.nodes.find(n => n.type === type), name, value);
-    }""", [photo, video, FAST])
+    set_widgets(page, {"Reference photo": {"image": photo}, "Driving video": {"file": video}, **FAST})
     page.evaluate("window.app.queuePrompt(0, 1)")
     page.wait_for_function("""() => ['DisCoPoseSequence', 'DisCoSampler'].every(t => {
       const p = window.app.graph.nodes.find(n => n.type === t).discoPlayer;
@@ -401,3 +433,54 @@ def test_queueing_dance_basic_plays_frames_in_pose_sequence_and_sampler(page, se
     assert state["max_frames"] == 5 and "trim 0–4 (queue to apply)" in state["label"]
     assert pack_problems(page) == []
 
+
+
+NOT_POSE_JSON = '{"foo": 1}'
+# what Pose Sequence says about it: the input, what is wrong, what to give instead
+NOT_POSE_JSON_SAYS = ['pose_json: this JSON object (keys foo) is not pose JSON; give DisCo JSON',
+                      'OpenPose JSON ({"people": [{"pose_keypoints_2d": [...]}]} per frame) or POSE_KEYPOINT JSON']
+
+
+def test_a_node_error_shows_its_bare_name_in_the_error_dialog(own_page, server, shots):
+    """Text that is not pose JSON, queued from the canvas, stops Pose Sequence with the pack's InputError.
+    ComfyUI's execution-error dialog shows the message that says what to do, and its report names the error
+    `InputError`: not `comfyui-disco.disco_core.errors.InputError`, the pack folder's module path, as it did
+    before comfy_glue.short_error_names (seen failing with that call removed). A page of its own, so that no
+    workflow, dialog or preview of the tests before is left over. The photo is the real one: ComfyUI runs Disentangle
+    Image before Pose Sequence, and a photo without a person would stop the run there, with another error. The
+    screenshot is of the dialog alone, so it shows no photo."""
+    page = own_page
+    photo = server["client"].upload(server["inputs"]["photo"])
+    only_tab(page, "pose_from_keypoints")
+    set_widgets(page, {"Reference photo": {"image": photo}, "DisCoModelLoader": FAST["DisCoModelLoader"],
+                       "DisCoPoseSequence": {"pose_json": NOT_POSE_JSON}})
+    # the websocket's execution_error as the frontend gets it, and a page with no dialog open before queueing
+    page.evaluate("""() => { window.discoErrors = [];
+      window.app.api.addEventListener('execution_error', e => window.discoErrors.push(e.detail)); }""")
+    close_dialogs(page)
+    page.wait_for_function("window.app.api.socket?.readyState === WebSocket.OPEN "
+                           "&& !document.querySelector('.p-dialog')", timeout=60_000)
+    page.evaluate("window.app.queuePrompt(0, 1)")
+    # the run's error, or a dialog (a refused prompt opens one too: its text is then in the assertion message)
+    page.wait_for_function("window.discoErrors.length || document.querySelector('.p-dialog')",
+                           timeout=RUN_TIMEOUT_MS)
+    errors = page.evaluate("window.discoErrors")  # filled before the frontend's dialog is on the page
+    assert [e["node_type"] for e in errors] == ["DisCoPoseSequence"], \
+        (errors, page.locator(".p-dialog").all_inner_texts())
+    dialog = page.locator(".p-dialog").filter(has_text=NOT_POSE_JSON_SAYS[0])  # ComfyUI's ErrorDialogContent
+    sync_api.expect(dialog).to_have_count(1, timeout=60_000)
+    for words in NOT_POSE_JSON_SAYS:
+        sync_api.expect(dialog).to_contain_text(words)
+    dialog.get_by_role("button", name="Show Report").click()
+    # the report fills in once the frontend has fetched the system stats and the server's log
+    sync_api.expect(dialog.locator("pre")).to_contain_text(re.compile(r"\*\*Exception Type:\*\* InputError\n"),
+                                                             timeout=120_000)
+    text = dialog.inner_text()
+    for words in NOT_POSE_JSON_SAYS:
+        assert words in text
+    # without short_error_names: `/…/custom_nodes/comfyui-disco.disco_core.errors.InputError`
+    assert "disco_core.errors" not in text and f"{PACK_FOLDER}.disco_core" not in text, text
+    assert errors[0]["exception_type"] == "InputError"  # as the server sent it
+    dialog.screenshot(path=str(shots / "error_dialog.png"), animations="disabled")
+    close_dialogs(page)
+    assert pack_problems(page) == []
