@@ -159,7 +159,9 @@ def short_error_names() -> None:
     """ComfyUI's error dialog names a node error `module.QualName` (execution.full_type_name), and this pack's
     module path starts with its folder: `comfyui-disco.disco_core.errors.InputError`. Only builtins' errors are
     named bare there, so inside ComfyUI the pack's error classes say they are builtins: the dialog (and Python's
-    traceback) shows `InputError`. Nothing pickles these classes."""
+    traceback) shows `InputError`. Plain pickle can no longer find them by that name, but nothing in ComfyUI
+    pickles them, and Ray's cloudpickle (the cluster path) copies such a class by value, a subclass of the real
+    DiscoError (tests/nodes/test_error_names.py); Ray workers import the pack without this call."""
     if not IN_COMFYUI:
         return
     for cls in vars(errors).values():
