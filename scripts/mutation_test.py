@@ -36,7 +36,7 @@ MODULES = {
         "test_overlapping_predictions_are_fused_with_the_weights", "test_multi_window_fusion_matches_a_reference_loop",
         "test_running_several_windows_at_once_changes_nothing", "test_the_model_always_sees_full_windows",
         "test_progress_counts_window_steps_and_cancel_stops_between_them")],
-    "disco_core/sampling/window_poses.py": [WINDOWS],
+    "disco_core/sampling/window_poses.py": ["tests/core/test_window_poses.py", WINDOWS],
     "disco_core/sampling/animate_temporal.py": [WINDOWS, "tests/core/test_animate_cli_temporal.py"],
     "disco_core/smoothing/temporal_smooth.py": ["tests/core/test_temporal_smooth.py",
                                                 f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
