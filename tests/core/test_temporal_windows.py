@@ -275,3 +275,42 @@ def test_fitted_poses_are_cached_up_to_the_budget_with_the_same_result(temporal_
     # windows 0-3, 2-5, 3-6 in one batch: frames 0-6 are fitted once per step (2 steps) unless kept
     assert runs["all"][1] == 7 and runs["three"][1] == 7 + (7 - 3) and runs["none"][1] == 2 * 7
     assert torch.equal(runs["all"][0], runs["none"][0]) and torch.equal(runs["three"][0], runs["none"][0])
+
+
+class SplitSteps:
+    """`steps` for `step_loop` as the cluster driver uses them (cluster/temporal.py), on one process: each
+    segment of window batches predicted from its own slice of the latents, without Ray."""
+
+    def __init__(self, predictor, segments):
+        self.predictor, self.segments = predictor, segments
+
+    def step(self, i, t, scaled, *, should_cancel=None, on_batch=None, trace=None):
+        from disco_core.sampling.windowed import batch_frames
+        out = []
+        for ids in self.segments:
+            frames = [f for b in ids for f in batch_frames(self.predictor.job.plan, self.predictor.job.batches[b])]
+            lo, hi = min(frames), max(frames) + 1
+            out.append(self.predictor.predict(t, scaled[lo:hi].clone(), lo, ids))
+        return out
+
+
+@pytest.mark.parametrize("frames,overlap,segments", [(11, 1, [[0], [1, 2, 3]]), (11, 1, [[0, 1], [2, 3]]),
+                                                     (11, 1, [[0], [1], [2], [3]]), (8, 3, [[0, 1], [2, 3, 4]])])
+def test_segments_of_windows_fuse_bit_equal_to_one_process(temporal_model, frames, overlap, segments):
+    """The cluster's split (contiguous segments of window batches, each summed on its own, the frames earlier
+    segments also cover sent apart) gives the same bits as every batch on one process; the moved-back last
+    window (starts 0, 3, 6, 7) makes segments overlap by more than one frame, and overlap 3 (starts 0-4) puts
+    frames in four windows, so a second segment must continue the first one's sums, not start its own."""
+    from disco_core.sampling.windowed import LocalSteps, WindowJob, WindowPredictor, step_loop, window_batches
+    x = _inputs(frames, seed=3)
+    plan = plan_windows(frames, 4, overlap)
+    job = WindowJob(plan, window_batches(plan, 1), x["tokens"], x["uncond"], lambda f: x["poses"][f],
+                    x["background"], 2.0)
+    kw = dict(scheduler=make_scheduler("ddim", temporal_model.config.scheduler), num_inference_steps=2,
+              dtype=temporal_model.dtype)
+    with LocalSteps(temporal_model, job) as local:
+        one = step_loop(local, x["latents"], plan, job.batches, **kw)
+    with WindowPredictor(temporal_model, job) as predictor:
+        split = step_loop(SplitSteps(predictor, segments), x["latents"], plan, job.batches, **kw)
+    assert torch.equal(split, one)
+    torch.testing.assert_close(one, _denoise(temporal_model, x, plan, steps=2), rtol=0, atol=0)
