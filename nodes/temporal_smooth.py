@@ -20,18 +20,20 @@ class DisCoTemporalSmooth:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "frames": ("IMAGE", {"tooltip": "Video frames as an IMAGE batch [T,H,W,3] (T ≥ 2 to have any effect)."}),
+            # tooltips are pure UI text: not mutated (pragma); the numbers are pinned by test_node_temporal_smooth.py
+            "frames": ("IMAGE", {
+                "tooltip": "Video frames as an IMAGE batch [T,H,W,3] (T ≥ 2 to have any effect)."}),  # pragma: no mutate
             "strength": ("FLOAT", {
                 "default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05,
-                "tooltip": "0..1 (unitless). 0 returns the frames unchanged; 1 smooths hardest (more ghosting "
-                           "on fast motion)."}),
+                "tooltip": "0..1 (unitless). 0 returns the frames unchanged; 1 smooths hardest (more ghosting "  # pragma: no mutate
+                           "on fast motion)."}),  # pragma: no mutate
             "flow_scale": ("FLOAT", {
                 "default": 1.0, "min": 0.1, "max": 1.0, "step": 0.05,
-                "tooltip": "Resolution factor for the optical flow (fraction of the frame size). 0.5 is about "
-                           "4x faster on large frames, slightly less precise."}),
+                "tooltip": "Resolution factor for the optical flow (fraction of the frame size). 0.5 is about "  # pragma: no mutate
+                           "4x faster on large frames, slightly less precise."}),  # pragma: no mutate
             "bidirectional": ("BOOLEAN", {
                 "default": True,
-                "tooltip": "Average a forward and a backward pass: no lag behind motion, twice the time."}),
+                "tooltip": "Average a forward and a backward pass: no lag behind motion, twice the time."}),  # pragma: no mutate
         }}
 
     def smooth(self, frames, strength=0.5, flow_scale=1.0, bidirectional=True):

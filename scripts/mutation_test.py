@@ -35,12 +35,15 @@ MODULES = {
     "disco_core/sampling/windowed.py": [f"{WINDOWS}::{t}" for t in (
         "test_overlapping_predictions_are_fused_with_the_weights", "test_multi_window_fusion_matches_a_reference_loop",
         "test_running_several_windows_at_once_changes_nothing", "test_the_model_always_sees_full_windows",
-        "test_progress_counts_window_steps_and_cancel_stops_between_them")],
-    "disco_core/sampling/window_poses.py": [WINDOWS],
+        "test_progress_counts_window_steps_and_cancel_stops_between_them",
+        "test_segments_of_windows_fuse_bit_equal_to_one_process")] + [
+        "tests/core/test_temporal_model.py::test_check_parity_passes_on_the_temporal_fixture",
+        "tests/core/test_fast_sampling.py::test_windowed_temporal_sampler_gives_the_official_order_frames_exactly"],
+    "disco_core/sampling/window_poses.py": ["tests/core/test_window_poses.py", WINDOWS],
     "disco_core/sampling/animate_temporal.py": [WINDOWS, "tests/core/test_animate_cli_temporal.py"],
     "disco_core/smoothing/temporal_smooth.py": ["tests/core/test_temporal_smooth.py",
                                                 f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
-    "disco_core/sampling/steps.py": ["tests/core/test_sampling.py",
+    "disco_core/sampling/steps.py": ["tests/core/test_sampling.py", "tests/core/test_parity.py::test_parity_with_official_outputs",
                                      f"{NODE_WIDGETS}::test_every_scheduler_gives_its_own_frames"],
     "nodes/temporal_smooth.py": [*NODE_CONTRACTS, "tests/nodes/test_node_temporal_smooth.py",
                                  f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],

@@ -52,7 +52,9 @@ def _flow_gray(frame: torch.Tensor, scale: float) -> np.ndarray:
     g = np.clip(128.0 + 48.0 * g, 0, 255).astype(np.uint8)
     if scale != 1.0:
         h, w = g.shape
-        g = cv2.resize(g, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+        # DIS refuses images under 12 px on both sides: at flow_scale 0.1 (the node's minimum) a frame under
+        # 120 px would fail, so the flow never runs below 16 px a side
+        g = cv2.resize(g, (max(16, round(w * scale)), max(16, round(h * scale))), interpolation=cv2.INTER_AREA)
     return g
 
 

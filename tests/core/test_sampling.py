@@ -83,6 +83,19 @@ def test_step_callback_and_preview(tiny_model, person_inputs):
     assert len(previews) == 4 and previews[0].shape == (64, 48, 3)   # steps 2 and 3 of both chunks
 
 
+def test_previews_show_the_schedulers_clean_estimate(tiny_model, person_inputs):
+    """DDIM gives its estimate of the clean latents at every step; the preview decodes that estimate, not the
+    noisy latents (which decode to noise at early steps)."""
+    from disco_core.model.encode import decode
+    ref, mask, poses = person_inputs
+    seen = []
+    animate(tiny_model, ref, mask, poses[:1], preview_every=1, on_step=seen.append, **FAST)
+    assert len(seen) == 3 and all(i.x0 is not None and i.x0.shape == i.latents.shape for i in seen)
+    assert (seen[0].x0 - seen[0].latents).abs().mean() > 1e-2
+    expected = decode(tiny_model, seen[0].x0[:1])[0].permute(1, 2, 0).float()
+    torch.testing.assert_close(seen[0].preview, expected, rtol=0, atol=1e-6)
+
+
 def test_cancellation_between_steps(tiny_model, person_inputs):
     ref, mask, poses = person_inputs
     calls = []
@@ -100,8 +113,17 @@ def test_guidance_and_branch_scales_change_the_result(tiny_model, person_inputs)
     ref, mask, poses = person_inputs
     base = animate(tiny_model, ref, mask, poses[:1], guidance_scale=1.5, **FAST)
     for kw in (dict(guidance_scale=1.0), dict(guidance_scale=1.5, pose_scale=0.0),
-               dict(guidance_scale=1.5, background_scale=0.0), dict(guidance_scale=1.5, uncond="zeros")):
+               dict(guidance_scale=1.5, background_scale=0.0), dict(guidance_scale=1.5, uncond="zeros"),
+               dict(guidance_scale=1.5, pose_scale=0.5), dict(guidance_scale=1.5, background_scale=0.5)):
         assert (animate(tiny_model, ref, mask, poses[:1], **kw, **FAST) - base).abs().mean() > 1e-4, kw
+
+
+def test_ddim_eta_adds_noise_to_each_step(tiny_model, person_inputs):
+    """`eta` reaches DDIM's step (0: deterministic DDIM, 1: DDPM-like, fresh noise each step)."""
+    ref, mask, poses = person_inputs
+    deterministic = animate(tiny_model, ref, mask, poses[:1], scheduler="ddim", eta=0.0, **FAST)
+    stochastic = animate(tiny_model, ref, mask, poses[:1], scheduler="ddim", eta=1.0, **FAST)
+    assert (stochastic - deterministic).abs().mean() > 1e-3
 
 
 def test_background_override_one_or_per_frame(tiny_model, person_inputs):

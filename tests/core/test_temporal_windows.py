@@ -93,13 +93,13 @@ def _inputs(length, seed=0):
                 background=torch.randn(1, 4, 8, 8, generator=g))
 
 
-def _denoise(model, x, plan, frames=None, steps=1, **kw):
+def _denoise(model, x, plan, frames=None, steps=1, guidance_scale=2.0, **kw):
     frames = list(range(plan.length)) if frames is None else frames
     poses = x["poses"][frames]
     return denoise_windows(model, x["latents"][frames], plan, tokens=x["tokens"], uncond=x["uncond"],
                            pose_for=lambda f: poses[f], background=x["background"],
                            scheduler=make_scheduler("ddim", model.config.scheduler), num_inference_steps=steps,
-                           guidance_scale=2.0, **kw)
+                           guidance_scale=guidance_scale, **kw)
 
 
 def test_overlapping_predictions_are_fused_with_the_weights(temporal_model):
@@ -197,7 +197,7 @@ def test_progress_counts_window_steps_and_cancel_stops_between_them(temporal_mod
     animate(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=8, on_step=seen.append, **FAST)
     assert [i.done for i in seen] == [2, 3, 5, 6]      # two windows per batch
     calls = []
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled, match="^sampling was cancelled$"):
         animate(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=4,
                 should_cancel=lambda: calls.append(1) or len(calls) > 4, **FAST)
     assert len(calls) == 5
@@ -275,3 +275,70 @@ def test_fitted_poses_are_cached_up_to_the_budget_with_the_same_result(temporal_
     # windows 0-3, 2-5, 3-6 in one batch: frames 0-6 are fitted once per step (2 steps) unless kept
     assert runs["all"][1] == 7 and runs["three"][1] == 7 + (7 - 3) and runs["none"][1] == 2 * 7
     assert torch.equal(runs["all"][0], runs["none"][0]) and torch.equal(runs["three"][0], runs["none"][0])
+
+
+class SplitSteps:
+    """`steps` for `step_loop` as the cluster driver uses them (cluster/temporal.py), on one process: each
+    segment of window batches predicted from its own slice of the latents, without Ray."""
+
+    def __init__(self, predictor, segments):
+        self.predictor, self.segments = predictor, segments
+
+    def step(self, i, t, scaled, *, should_cancel=None, on_batch=None, trace=None):
+        from disco_core.sampling.windowed import batch_frames
+        out = []
+        for ids in self.segments:
+            frames = [f for b in ids for f in batch_frames(self.predictor.job.plan, self.predictor.job.batches[b])]
+            lo, hi = min(frames), max(frames) + 1
+            out.append(self.predictor.predict(t, scaled[lo:hi].clone(), lo, ids))
+        return out
+
+
+@pytest.mark.parametrize("frames,overlap,segments", [(11, 1, [[0], [1, 2, 3]]), (11, 1, [[0, 1], [2, 3]]),
+                                                     (11, 1, [[0], [1], [2], [3]]), (8, 3, [[0, 1], [2, 3, 4]])])
+def test_segments_of_windows_fuse_bit_equal_to_one_process(temporal_model, frames, overlap, segments):
+    """The cluster's split (contiguous segments of window batches, each summed on its own, the frames earlier
+    segments also cover sent apart) gives the same bits as every batch on one process; the moved-back last
+    window (starts 0, 3, 6, 7) makes segments overlap by more than one frame, and overlap 3 (starts 0-4) puts
+    frames in four windows, so a second segment must continue the first one's sums, not start its own."""
+    from disco_core.sampling.windowed import LocalSteps, WindowJob, WindowPredictor, step_loop, window_batches
+    x = _inputs(frames, seed=3)
+    plan = plan_windows(frames, 4, overlap)
+    job = WindowJob(plan, window_batches(plan, 1), x["tokens"], x["uncond"], lambda f: x["poses"][f],
+                    x["background"], 2.0)
+    kw = dict(scheduler=make_scheduler("ddim", temporal_model.config.scheduler), num_inference_steps=2,
+              dtype=temporal_model.dtype)
+    with LocalSteps(temporal_model, job) as local:
+        one = step_loop(local, x["latents"], plan, job.batches, **kw)
+    with WindowPredictor(temporal_model, job) as predictor:
+        split = step_loop(SplitSteps(predictor, segments), x["latents"], plan, job.batches, **kw)
+    assert torch.equal(split, one)
+    torch.testing.assert_close(one, _denoise(temporal_model, x, plan, steps=2), rtol=0, atol=0)
+
+
+def test_step_info_names_each_batch_and_the_last_step_previews(temporal_model, person_inputs):
+    """What `on_step` gets per batch of windows: the step, the batch, its frames, the step and batch counts;
+    the very last window-step always brings a preview (the finished video), whatever `preview_every`."""
+    ref, mask, _ = person_inputs
+    poses = torch.rand(10, 3, 40, 40, generator=torch.Generator().manual_seed(4))   # windows at 0, 3, 6
+    seen = []
+    animate(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=4, preview_every=5,
+            on_step=seen.append, **FAST)
+    windows = [range(0, 4), range(3, 7), range(6, 10)]
+    assert [(i.step, i.chunk, i.frames) for i in seen] == [(s, b, windows[b]) for s in (0, 1) for b in (0, 1, 2)]
+    assert {(i.num_steps, i.num_chunks) for i in seen} == {(2, 3)}
+    assert all(i.latents.shape == (4, 4, H // 8, W // 8) for i in seen)     # the batch's latents, 4 frames each
+    assert [i.preview is not None for i in seen] == [False] * 5 + [True]
+    assert seen[-1].preview.shape == (H, W, 3)
+
+
+def test_guidance_one_runs_the_windows_without_the_unconditional_half(temporal_model):
+    """CFG off (guidance 1, or no unconditional tokens): one copy of each window, and the fused result is the
+    conditional prediction alone, the same whatever guidance <= 1 or the uncond tokens say."""
+    x = _inputs(7, seed=5)
+    plan = plan_windows(7, 4, 1)
+    off = _denoise(temporal_model, x, plan, steps=2, guidance_scale=1.0)
+    no_uncond = _denoise(temporal_model, {**x, "uncond": None}, plan, steps=2, guidance_scale=2.0)
+    torch.testing.assert_close(off, no_uncond, rtol=0, atol=0)
+    assert off.shape == x["latents"].shape and torch.isfinite(off).all()
+    assert (off - _denoise(temporal_model, x, plan, steps=2)).abs().mean() > 1e-3   # CFG 2.0 differs
