@@ -58,15 +58,15 @@ class DisCoCluster:
     def INPUT_TYPES(cls):
         return {"required": {
             "address": ("STRING", {"default": "local", "tooltip": (
-                "local: a private Ray on this machine (one worker per GPU, or CPU workers). auto: the cluster "
-                "this machine joined with `ray start`. ray://HOST:10001: a remote cluster's head node.")}),
+                "local: a private Ray on this machine (one worker per GPU, or CPU workers). auto: the cluster "  # pragma: no mutate
+                "this machine joined with `ray start`. ray://HOST:10001: a remote cluster's head node.")}),  # pragma: no mutate
             "workers": ("INT", {"default": 2, "min": 1, "max": 256, "tooltip": (
-                "Ray workers (count), each holding the model once; a video's frames or windows are shared "
-                "between them.")}),
+                "Ray workers (count), each holding the model once; a video's frames or windows are shared "  # pragma: no mutate
+                "between them.")}),  # pragma: no mutate
             "gpus_per_worker": ("FLOAT", {"default": AUTO_GPUS, "min": AUTO_GPUS, "max": 8.0, "step": 0.25,
-                                          "tooltip": ("GPUs each worker takes (count; fractions share a GPU). "
-                                                      "-1 = auto: 1 when the cluster has GPUs, else CPU "
-                                                      "workers; 0 = CPU.")}),
+                                          "tooltip": ("GPUs each worker takes (count; fractions share a GPU). "  # pragma: no mutate
+                                                      "-1 = auto: 1 when the cluster has GPUs, else CPU "  # pragma: no mutate
+                                                      "workers; 0 = CPU.")}),  # pragma: no mutate
         }}
 
     @classmethod

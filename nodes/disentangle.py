@@ -42,16 +42,18 @@ class DisCoDisentangleImage:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "image": ("IMAGE", {"tooltip": "Photo of one person, any size (the first image of a batch is "
-                                               "used). Full body, facing the camera works best."}),
+                "image": ("IMAGE", {
+                    "tooltip": "Photo of one person, any size (the first image of a batch is "  # pragma: no mutate
+                               "used). Full body, facing the camera works best."}),  # pragma: no mutate
             },
             "optional": {
-                "mask": ("MASK", {"tooltip": "Person mask, 0..1, 1 = person; resized to the photo if its size "
-                                             "differs. Leave empty to use the built-in segmenter."}),
+                "mask": ("MASK", {
+                    "tooltip": "Person mask, 0..1, 1 = person; resized to the photo if its size "  # pragma: no mutate
+                               "differs. Leave empty to use the built-in segmenter."}),  # pragma: no mutate
                 "invert_mask": ("BOOLEAN", {
                     "default": False,
-                    "tooltip": "Turn the mask around. Use it for LoadImage's alpha mask, where 1 marks the "
-                               "transparent (background) pixels."}),
+                    "tooltip": "Turn the mask around. Use it for LoadImage's alpha mask, where 1 marks the "  # pragma: no mutate
+                               "transparent (background) pixels."}),  # pragma: no mutate
             },
         }
 

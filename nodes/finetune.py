@@ -40,43 +40,47 @@ class DisCoFineTune:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": (DISCO_MODEL, {"tooltip": "From Load DisCo Model (a fine-tuned DisCo checkpoint)."}),
-                "frames": ("IMAGE", {"tooltip": "Frames of the person [N,H,W,3]: a short clip (e.g. Get Video "
-                                                "Components) or a batch of photos. One person, whole body."}),
+                "model": (DISCO_MODEL, {
+                    "tooltip": "From Load DisCo Model (a fine-tuned DisCo checkpoint)."}),  # pragma: no mutate
+                "frames": ("IMAGE", {
+                    "tooltip": "Frames of the person [N,H,W,3]: a short clip (e.g. Get Video "  # pragma: no mutate
+                               "Components) or a batch of photos. One person, whole body."}),  # pragma: no mutate
                 "steps": ("INT", {"default": 500, "min": 1, "max": 100000,
-                                  "tooltip": "Training steps (count). The official recipe uses 500."}),
+                                  "tooltip": "Training steps (count). The official recipe uses 500."}),  # pragma: no mutate
                 "lr": ("FLOAT", {"default": 1e-3, "min": 1e-7, "max": 0.1, "step": 1e-5, "round": 1e-7,
-                                 "tooltip": "Peak learning rate (unitless; AdamW, after a linear warm-up over 10 % of the "
-                                            "steps, then linear decay). Official: 1e-3."}),
+                                 "tooltip": "Peak learning rate (unitless; AdamW, after a linear warm-up over 10 % of the "  # pragma: no mutate
+                                            "steps, then linear decay). Official: 1e-3."}),  # pragma: no mutate
                 "trainable": (list(TRAINABLE_SETS), {
                     "default": "official",
-                    "tooltip": "What trains. official: UNet cross-attention + background ControlNet + CLIP "
-                               "projection (309 M values, file ~1.2 GB); crossattn-kv: the same with only the "
-                               "cross-attention keys/values; lora: small adapters on the UNet attention (a few "
-                               "MB, lighter on memory)."}),
+                    "tooltip": "What trains. official: UNet cross-attention + background ControlNet + CLIP "  # pragma: no mutate
+                               "projection (309 M values, file ~1.2 GB); crossattn-kv: the same with only the "  # pragma: no mutate
+                               "cross-attention keys/values; lora: small adapters on the UNet attention (a few "  # pragma: no mutate
+                               "MB, lighter on memory)."}),  # pragma: no mutate
                 "batch_size": ("INT", {"default": 8, "min": 1, "max": 64,
-                                       "tooltip": "Samples per step (count). Official: 8. Lower it if the GPU "
-                                                  "runs out of memory."}),
+                                       "tooltip": "Samples per step (count). Official: 8. Lower it if the GPU "  # pragma: no mutate
+                                                  "runs out of memory."}),  # pragma: no mutate
                 "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": False,
-                                 "tooltip": "Seed of the sample choice, augmentation and noise (integer)."}),
+                                 "tooltip": "Seed of the sample choice, augmentation and noise (integer)."}),  # pragma: no mutate
                 "save_name": ("STRING", {"default": "my_person",
-                                         "tooltip": "File name in models/disco/personal (no extension). Empty: "
-                                                    "do not save."}),
+                                         "tooltip": "File name in models/disco/personal (no extension). Empty: "  # pragma: no mutate
+                                                    "do not save."}),  # pragma: no mutate
             },
             "optional": {
-                "mask": ("MASK", {"tooltip": "Person masks, one per frame (or one for all). Empty: detected."}),
-                "poses": (DISCO_POSES, {"tooltip": "Poses of these frames, one per frame (Pose Sequence on the "
-                                                   "same frames). Empty: detected."}),
+                "mask": ("MASK", {
+                    "tooltip": "Person masks, one per frame (or one for all). Empty: detected."}),  # pragma: no mutate
+                "poses": (DISCO_POSES, {
+                    "tooltip": "Poses of these frames, one per frame (Pose Sequence on the "  # pragma: no mutate
+                               "same frames). Empty: detected."}),  # pragma: no mutate
                 "lora_rank": ("INT", {"default": 4, "min": 1, "max": 128,
-                                      "tooltip": "LoRA rank (count; only for trainable = lora)."}),
+                                      "tooltip": "LoRA rank (count; only for trainable = lora)."}),  # pragma: no mutate
                 "max_frames": ("INT", {"default": 64, "min": 1, "max": 10000,
-                                       "tooltip": "Use at most this many frames, evenly spaced (count)."}),
+                                       "tooltip": "Use at most this many frames, evenly spaced (count)."}),  # pragma: no mutate
                 "size": ("INT", {"default": 256, "min": 64, "max": 1024, "step": 8,
-                                 "tooltip": "Training resolution in pixels (square, multiple of 8). DisCo "
-                                            "trains at 256."}),
+                                 "tooltip": "Training resolution in pixels (square, multiple of 8). DisCo "  # pragma: no mutate
+                                            "trains at 256."}),  # pragma: no mutate
                 "precision": (["auto", "fp32", "bf16", "fp16"], {
                     "default": "auto",
-                    "tooltip": "Compute precision (trained weights stay fp32). auto: the model's dtype."}),
+                    "tooltip": "Compute precision (trained weights stay fp32). auto: the model's dtype."}),  # pragma: no mutate
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }

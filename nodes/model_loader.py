@@ -35,22 +35,22 @@ class DisCoModelLoader:
         glue.register_model_folder()
         return {"required": {
             "checkpoint": (glue.list_checkpoints(), {
-                "tooltip": "Checkpoint file in ComfyUI/models/disco (.safetensors from `python -m disco_core "
-                           "convert`, or an official mp_rank_00_model_states.pt); image or temporal model."}),
+                "tooltip": "Checkpoint file in ComfyUI/models/disco (.safetensors from `python -m disco_core "  # pragma: no mutate
+                           "convert`, or an official mp_rank_00_model_states.pt); image or temporal model."}),  # pragma: no mutate
             "dtype": (["auto", "fp16", "bf16", "fp32"], {
                 "default": "auto",
-                "tooltip": "Weight and compute precision. auto: what ComfyUI picks for this device (fp32 on CPU, "
-                           "fp16/bf16 on GPUs). fp16 or bf16 take about 4.5 GB of weights instead of 7.9 GB (CLIP stays fp32)."}),
+                "tooltip": "Weight and compute precision. auto: what ComfyUI picks for this device (fp32 on CPU, "  # pragma: no mutate
+                           "fp16/bf16 on GPUs). fp16 or bf16 take about 4.5 GB of weights instead of 7.9 GB (CLIP stays fp32)."}),  # pragma: no mutate
             "cfg_variant": (list(CFG_VARIANTS), {
                 "default": "auto",
-                "tooltip": "How the unconditional branch of classifier-free guidance is built. blank-image: "
-                           "CLIP of a blank image (checkpoints trained with CFG, e.g. *_cfg); zeros: zero "
-                           "embeddings (the *_nocfg checkpoints); auto: read from the checkpoint."}),
+                "tooltip": "How the unconditional branch of classifier-free guidance is built. blank-image: "  # pragma: no mutate
+                           "CLIP of a blank image (checkpoints trained with CFG, e.g. *_cfg); zeros: zero "  # pragma: no mutate
+                           "embeddings (the *_nocfg checkpoints); auto: read from the checkpoint."}),  # pragma: no mutate
         }, "optional": {
             "personalisation": ([NO_PERSONALISATION] + glue.list_personalisations(), {
                 "default": NO_PERSONALISATION,
-                "tooltip": "A person-specific fine-tune from models/disco/personal (made by DisCo Fine-Tune or "
-                           "`python -m disco_core finetune`). It only loads on the checkpoint it was trained on."}),
+                "tooltip": "A person-specific fine-tune from models/disco/personal (made by DisCo Fine-Tune or "  # pragma: no mutate
+                           "`python -m disco_core finetune`). It only loads on the checkpoint it was trained on."}),  # pragma: no mutate
         }}
 
     @classmethod

@@ -59,55 +59,61 @@ class DisCoPoseSequence:
         return {
             "required": {
                 "detector": (list(BACKENDS), {
-                    "tooltip": "Pose detector for video/frames (and for the reference when retargeting). builtin: "
-                               "MediaPipe BlazePose, offline, CPU, bundled weights. openpose / dwpose: "
-                               "comfyui_controlnet_aux models, weights in models/disco/annotators."}),
+                    "tooltip": "Pose detector for video/frames (and for the reference when retargeting). builtin: "  # pragma: no mutate
+                               "MediaPipe BlazePose, offline, CPU, bundled weights. openpose / dwpose: "  # pragma: no mutate
+                               "comfyui_controlnet_aux models, weights in models/disco/annotators."}),  # pragma: no mutate
                 "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 240.0, "step": 0.01,
-                                  "tooltip": "Frame rate of frames / pose sources (frames per second). A "
-                                             "connected video's own frame rate wins, and so does JSON that "
-                                             "carries its fps."}),
+                                  "tooltip": "Frame rate of frames / pose sources (frames per second). A "  # pragma: no mutate
+                                             "connected video's own frame rate wins, and so does JSON that "  # pragma: no mutate
+                                             "carries its fps."}),  # pragma: no mutate
                 "target_fps": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 240.0, "step": 0.01,
-                                         "tooltip": "Resample the motion to this frame rate (frames per "
-                                                    "second) so it keeps its real speed; 0 keeps every frame."}),
+                                         "tooltip": "Resample the motion to this frame rate (frames per "  # pragma: no mutate
+                                                    "second) so it keeps its real speed; 0 keeps every frame."}),  # pragma: no mutate
                 "max_frames": ("INT", {"default": 0, "min": 0, "max": 100000,
-                                       "tooltip": "Output at most this many frames (count) from start_frame on; "
-                                                  "0 = all. Sampling time grows with the frame count."}),
+                                       "tooltip": "Output at most this many frames (count) from start_frame on; "  # pragma: no mutate
+                                                  "0 = all. Sampling time grows with the frame count."}),  # pragma: no mutate
                 "smoothing": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1.0, "step": 0.05,
-                                        "tooltip": "Temporal smoothing of the keypoints (0..1, unitless) against "
-                                                   "detector jitter; 0 = off. Keypoint sources only."}),
+                                        "tooltip": "Temporal smoothing of the keypoints (0..1, unitless) against "  # pragma: no mutate
+                                                   "detector jitter; 0 = off. Keypoint sources only."}),  # pragma: no mutate
                 "retarget": ("BOOLEAN", {"default": False,
-                                         "tooltip": "Rescale the driving skeleton to the reference person's "
-                                                    "limb lengths and position (needs reference connected). "
-                                                    "Keypoint sources only."}),
+                                         "tooltip": "Rescale the driving skeleton to the reference person's "  # pragma: no mutate
+                                                    "limb lengths and position (needs reference connected). "  # pragma: no mutate
+                                                    "Keypoint sources only."}),  # pragma: no mutate
             },
             "optional": {
-                "video": ("VIDEO", {"tooltip": "Driving video from Load Video. Read and pose-detected one frame "
-                                               "at a time, so any length fits in memory; its sound comes out of "
-                                               "the audio output."}),
-                "frames": ("IMAGE", {"tooltip": "Driving video frames [T,H,W,3] already in memory (VHS Load "
-                                                "Video, Get Video Components). Poses are detected on each frame."}),
-                "pose_images": ("IMAGE", {"tooltip": "Skeletons already rendered in OpenPose colours [T,H,W,3] "
-                                                     "(e.g. DWPose Estimator's image output). Used as they are "
-                                                     "(kept at most 512 px on the long side)."}),
-                "pose_keypoint": (POSE_KEYPOINT, {"tooltip": "POSE_KEYPOINT from DWPose / OpenPose Estimator "
-                                                             "(comfyui_controlnet_aux), one entry per frame."}),
-                "reference": (DISCO_REFERENCE, {"tooltip": "From Disentangle Image; needed for retarget."}),
-                "audio": ("AUDIO", {"tooltip": "Sound to carry along when the source is not a video with sound "
-                                               "(e.g. Get Video Components' audio next to its frames). It is "
-                                               "cut like the frames: from start_frame, for frames / fps."}),
+                "video": ("VIDEO", {
+                    "tooltip": "Driving video from Load Video. Read and pose-detected one frame "  # pragma: no mutate
+                               "at a time, so any length fits in memory; its sound comes out of "  # pragma: no mutate
+                               "the audio output."}),  # pragma: no mutate
+                "frames": ("IMAGE", {
+                    "tooltip": "Driving video frames [T,H,W,3] already in memory (VHS Load "  # pragma: no mutate
+                               "Video, Get Video Components). Poses are detected on each frame."}),  # pragma: no mutate
+                "pose_images": ("IMAGE", {
+                    "tooltip": "Skeletons already rendered in OpenPose colours [T,H,W,3] "  # pragma: no mutate
+                               "(e.g. DWPose Estimator's image output). Used as they are "  # pragma: no mutate
+                               "(kept at most 512 px on the long side)."}),  # pragma: no mutate
+                "pose_keypoint": (POSE_KEYPOINT, {
+                    "tooltip": "POSE_KEYPOINT from DWPose / OpenPose Estimator "  # pragma: no mutate
+                               "(comfyui_controlnet_aux), one entry per frame."}),  # pragma: no mutate
+                "reference": (DISCO_REFERENCE, {
+                    "tooltip": "From Disentangle Image; needed for retarget."}),  # pragma: no mutate
+                "audio": ("AUDIO", {
+                    "tooltip": "Sound to carry along when the source is not a video with sound "  # pragma: no mutate
+                               "(e.g. Get Video Components' audio next to its frames). It is "  # pragma: no mutate
+                               "cut like the frames: from start_frame, for frames / fps."}),  # pragma: no mutate
                 "pose_json": ("STRING", {"default": "", "multiline": True,
                                          "placeholder": "OpenPose, DisCo or POSE_KEYPOINT JSON (optional)",
-                                         "tooltip": "Pose JSON text: POSE_KEYPOINT, OpenPose or DisCo format, a "
-                                                    "list with one entry per frame. Coordinates in pixels of "
-                                                    "the canvas, or normalised for POSE_KEYPOINT."}),
+                                         "tooltip": "Pose JSON text: POSE_KEYPOINT, OpenPose or DisCo format, a "  # pragma: no mutate
+                                                    "list with one entry per frame. Coordinates in pixels of "  # pragma: no mutate
+                                                    "the canvas, or normalised for POSE_KEYPOINT."}),  # pragma: no mutate
                 "canvas_width": ("INT", {"default": 0, "min": 0, "max": 16384,
-                                         "tooltip": "Width in pixels of the frames the JSON poses were taken "
-                                                    "from, when the JSON does not say; 0 = from frames."}),
+                                         "tooltip": "Width in pixels of the frames the JSON poses were taken "  # pragma: no mutate
+                                                    "from, when the JSON does not say; 0 = from frames."}),  # pragma: no mutate
                 "canvas_height": ("INT", {"default": 0, "min": 0, "max": 16384,
-                                          "tooltip": "Height in pixels of those frames; 0 = from frames."}),
+                                          "tooltip": "Height in pixels of those frames; 0 = from frames."}),  # pragma: no mutate
                 "start_frame": ("INT", {"default": 0, "min": 0, "max": 1000000,
-                                        "tooltip": "First source frame to use (count of frames skipped at the "
-                                                   "start, 0 = all). The sound is cut from the same moment."}),
+                                        "tooltip": "First source frame to use (count of frames skipped at the "  # pragma: no mutate
+                                                   "start, 0 = all). The sound is cut from the same moment."}),  # pragma: no mutate
             },
         }
 

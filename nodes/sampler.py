@@ -35,63 +35,68 @@ class DisCoSampler:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": (DISCO_MODEL, {"tooltip": "From Load DisCo Model."}),
-                "reference": (DISCO_REFERENCE, {"tooltip": "From Disentangle Image: the person and the scene."}),
-                "poses": (DISCO_POSES, {"tooltip": "From Pose Sequence: one skeleton per output frame."}),
+                "model": (DISCO_MODEL, {
+                    "tooltip": "From Load DisCo Model."}),  # pragma: no mutate
+                "reference": (DISCO_REFERENCE, {
+                    "tooltip": "From Disentangle Image: the person and the scene."}),  # pragma: no mutate
+                "poses": (DISCO_POSES, {
+                    "tooltip": "From Pose Sequence: one skeleton per output frame."}),  # pragma: no mutate
                 "seed": ("INT", {"default": 42, "min": 0, "max": SEED_MAX, "control_after_generate": True,
-                                 "tooltip": "Random seed of the starting noise (integer). Same seed and "
-                                            "settings give the same video on the same device."}),
+                                 "tooltip": "Random seed of the starting noise (integer). Same seed and "  # pragma: no mutate
+                                            "settings give the same video on the same device."}),  # pragma: no mutate
                 "steps": ("INT", {"default": 50, "min": 1, "max": 1000,
-                                  "tooltip": "Denoising steps per frame (count). DisCo used 50; 20-30 is often "
-                                             "enough with ddim/dpm++; time grows linearly."}),
+                                  "tooltip": "Denoising steps per frame (count). DisCo used 50; 20-30 is often "  # pragma: no mutate
+                                             "enough with ddim/dpm++; time grows linearly."}),  # pragma: no mutate
                 "cfg": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 20.0, "step": 0.05, "round": 0.01,
-                                  "tooltip": "Classifier-free guidance scale (unitless); ≤ 1 turns guidance off "
-                                             "(2x faster). 1.5 for the *_cfg checkpoints, 3 for *_nocfg."}),
+                                  "tooltip": "Classifier-free guidance scale (unitless); ≤ 1 turns guidance off "  # pragma: no mutate
+                                             "(2x faster). 1.5 for the *_cfg checkpoints, 3 for *_nocfg."}),  # pragma: no mutate
                 "scheduler": (list(SCHEDULERS), {"default": "ddim" if "ddim" in SCHEDULERS else SCHEDULERS[0],
-                                                 "tooltip": "Sampler algorithm. ddim is what DisCo used."}),
+                                                 "tooltip": "Sampler algorithm. ddim is what DisCo used."}),  # pragma: no mutate
                 "width": ("INT", {"default": 256, "min": 64, "max": 2048, "step": 8,
-                                  "tooltip": "Output width in pixels (multiple of 8). DisCo was trained at "
-                                             "256x256; other sizes work but drift from the training data."}),
+                                  "tooltip": "Output width in pixels (multiple of 8). DisCo was trained at "  # pragma: no mutate
+                                             "256x256; other sizes work but drift from the training data."}),  # pragma: no mutate
                 "height": ("INT", {"default": 256, "min": 64, "max": 2048, "step": 8,
-                                   "tooltip": "Output height in pixels (multiple of 8)."}),
+                                   "tooltip": "Output height in pixels (multiple of 8)."}),  # pragma: no mutate
                 "fit": (list(FIT_MODES), {"default": "crop",
-                                          "tooltip": "How photo, background and poses are brought to width x "
-                                                     "height: crop = centre crop, pad = letterbox with black, "
-                                                     "official = exactly DisCo's own preprocessing."}),
+                                          "tooltip": "How photo, background and poses are brought to width x "  # pragma: no mutate
+                                                     "height: crop = centre crop, pad = letterbox with black, "  # pragma: no mutate
+                                                     "official = exactly DisCo's own preprocessing."}),  # pragma: no mutate
                 "frames_per_batch": ("INT", {"default": 8, "min": 1, "max": 256,
-                                             "tooltip": "Frames denoised together (count). Lower it if you run "
-                                                        "out of GPU memory; it does not change the result "
-                                                        "with noise_mode per_frame. Temporal models run "
-                                                        "frames_per_batch // window whole windows at once "
-                                                        "(at least one)."}),
+                                             "tooltip": "Frames denoised together (count). Lower it if you run "  # pragma: no mutate
+                                                        "out of GPU memory; it does not change the result "  # pragma: no mutate
+                                                        "with noise_mode per_frame. Temporal models run "  # pragma: no mutate
+                                                        "frames_per_batch // window whole windows at once "  # pragma: no mutate
+                                                        "(at least one)."}),  # pragma: no mutate
             },
             "optional": {
-                "background": ("IMAGE", {"tooltip": "Background swap: one image for every frame, or one per "
-                                                    "pose frame [T,H,W,3]. Empty: the reference photo's own "
-                                                    "background."}),
+                "background": ("IMAGE", {
+                    "tooltip": "Background swap: one image for every frame, or one per "  # pragma: no mutate
+                               "pose frame [T,H,W,3]. Empty: the reference photo's own "  # pragma: no mutate
+                               "background."}),  # pragma: no mutate
                 "noise_mode": (["per_frame", "official"], {
                     "default": "per_frame",
-                    "tooltip": "per_frame: each frame's noise depends only on seed and frame index (results do "
-                               "not change with frames_per_batch). official: one draw per batch, as the DisCo "
-                               "code does (for comparisons)."}),
+                    "tooltip": "per_frame: each frame's noise depends only on seed and frame index (results do "  # pragma: no mutate
+                               "not change with frames_per_batch). official: one draw per batch, as the DisCo "  # pragma: no mutate
+                               "code does (for comparisons)."}),  # pragma: no mutate
                 "pose_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
-                                         "tooltip": "Strength of the pose ControlNet (multiplier, 1 = as "
-                                                    "trained; 0 ignores the poses)."}),
+                                         "tooltip": "Strength of the pose ControlNet (multiplier, 1 = as "  # pragma: no mutate
+                                                    "trained; 0 ignores the poses)."}),  # pragma: no mutate
                 "background_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
-                                               "tooltip": "Strength of the background ControlNet (multiplier, 1 "
-                                                          "= as trained; 0 ignores the background)."}),
+                                               "tooltip": "Strength of the background ControlNet (multiplier, 1 "  # pragma: no mutate
+                                                          "= as trained; 0 ignores the background)."}),  # pragma: no mutate
                 "window": ("INT", {"default": DEFAULT_WINDOW, "min": 1, "max": 64,
-                                   "tooltip": "Temporal models only (image models ignore it): frames the model "
-                                              "sees at once (count). 16 as the released temporal checkpoints "
-                                              "were trained, 8 as in the paper; longer videos run as "
-                                              "overlapping windows."}),
+                                   "tooltip": "Temporal models only (image models ignore it): frames the model "  # pragma: no mutate
+                                              "sees at once (count). 16 as the released temporal checkpoints "  # pragma: no mutate
+                                              "were trained, 8 as in the paper; longer videos run as "  # pragma: no mutate
+                                              "overlapping windows."}),  # pragma: no mutate
                 "overlap": ("INT", {"default": DEFAULT_OVERLAP, "min": 0, "max": 63,
-                                    "tooltip": "Temporal models only (image models ignore it): frames shared by "
-                                               "neighbouring windows (count, less than window), blended at every "
-                                               "step so windows meet without a seam. More overlap: smoother, "
-                                               "slower."}),
-                "cluster": ("DISCO_CLUSTER", {"tooltip": "From DisCo Cluster: render on its Ray workers (the same "
-                                                         "frames, split across GPUs or machines). Empty: here."}),
+                                    "tooltip": "Temporal models only (image models ignore it): frames shared by "  # pragma: no mutate
+                                               "neighbouring windows (count, less than window), blended at every "  # pragma: no mutate
+                                               "step so windows meet without a seam. More overlap: smoother, "  # pragma: no mutate
+                                               "slower."}),  # pragma: no mutate
+                "cluster": ("DISCO_CLUSTER", {
+                    "tooltip": "From DisCo Cluster: render on its Ray workers (the same "  # pragma: no mutate
+                               "frames, split across GPUs or machines). Empty: here."}),  # pragma: no mutate
             },
         }
 

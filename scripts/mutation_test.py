@@ -21,7 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_WIDGETS = "tests/nodes/test_every_widget.py"
-NODE_CONTRACTS = ["tests/nodes/test_node_contracts.py", f"{NODE_WIDGETS}::test_every_widget_has_a_test"]
+NODE_CONTRACTS = ["tests/nodes/test_node_contracts.py", "tests/nodes/test_widget_reference.py",
+                  f"{NODE_WIDGETS}::test_every_widget_has_a_test"]
 WINDOWS = "tests/core/test_temporal_windows.py"
 # module -> the tests that exercise it (pytest node ids). mutmut runs, per mutant, those that reach its function,
 # stopping at the first failure; a survivor runs them all, so the list stays as short as the module allows.
@@ -49,12 +50,13 @@ MODULES = {
                                  f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
     "nodes/model_loader.py": [*NODE_CONTRACTS, "tests/nodes/test_model_loader.py", f"{NODE_WIDGETS}::test_loader_checkpoint_picks_the_file",
                               f"{NODE_WIDGETS}::test_loader_dtype_reaches_the_weights"],
-    "nodes/sampler.py": ["tests/nodes/test_sampler.py", "tests/nodes/test_sampler_temporal.py", NODE_WIDGETS],
-    "nodes/disentangle.py": ["tests/nodes/test_disentangle.py", "tests/nodes/test_bad_inputs.py",
+    "nodes/sampler.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_sampler.py", "tests/nodes/test_sampler_temporal.py", NODE_WIDGETS],
+    "nodes/disentangle.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_disentangle.py", "tests/nodes/test_bad_inputs.py",
                              f"{NODE_WIDGETS}::test_disentangle_invert_mask_flips_the_split"],
-    "nodes/pose_sequence.py": ["tests/nodes/test_pose_sequence.py", "tests/nodes/test_pose_sequence_audio.py",
+    "nodes/pose_sequence.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_pose_sequence.py", "tests/nodes/test_pose_sequence_audio.py",
                                "tests/nodes/test_bad_inputs.py", NODE_WIDGETS],
-    "nodes/finetune.py": ["tests/nodes/test_finetune_node.py", NODE_WIDGETS],
+    "nodes/finetune.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_finetune_node.py", NODE_WIDGETS],
+    "nodes/cluster.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_cluster_node.py"],
     "nodes/previews.py": ["tests/nodes/test_previews.py", "tests/nodes/test_memory_and_previews.py"],
     "nodes/sockets.py": ["tests/nodes"],
     "nodes/comfy_glue.py": ["tests/nodes"],
