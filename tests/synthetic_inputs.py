@@ -102,3 +102,33 @@ def moving_clip(frames: int = 12, height: int = 64, width: int = 80, seed: int =
         cv2.circle(frame, (width // 2, 10 + 2 * t), 8, (0.95, 0.9, 0.2), -1, lineType=cv2.LINE_AA)
         out.append(frame)
     return torch.from_numpy(np.stack(out))
+
+
+def person_clip(frames: int = 3, height: int = 48, width: int = 40) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A red figure stepping down 1 px per frame on a grey noise scene, for fine-tuning: IMAGE [N,H,W,3], its
+    MASK [N,H,W] and one skeleton-like stripe per frame [N,3,H,W] (a different channel each frame)."""
+    g = torch.Generator().manual_seed(0)
+    clip = torch.rand(frames, height, width, 3, generator=g) * 0.2 + 0.4
+    mask = torch.zeros(frames, height, width)
+    rendered = torch.zeros(frames, 3, height, width)
+    for i in range(frames):
+        clip[i, 8 + i:38 + i, 10:26] = torch.tensor([0.9, 0.15, 0.1])
+        mask[i, 8 + i:38 + i, 10:26] = 1
+        rendered[i, i % 3, 8 + i:38 + i, 16:20] = 1
+    return clip, mask, rendered
+
+
+def write_demo_files(folder, poses: int) -> None:
+    """What a command-line user has, as files in `folder`: photo.png, mask.png and pose_img/0000.png… (rendered
+    skeletons of `poses` frames on a 160×240 canvas)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    folder = Path(folder)
+    photo, mask = person_photo()
+    Image.fromarray((photo[0].numpy() * 255).astype(np.uint8)).save(folder / "photo.png")
+    Image.fromarray((mask[0].numpy() * 255).astype(np.uint8)).save(folder / "mask.png")
+    (folder / "pose_img").mkdir()
+    for i, img in enumerate(skeleton_images(poses, (160, 240))):
+        Image.fromarray((img.numpy() * 255).astype(np.uint8)).save(folder / "pose_img" / f"{i:04d}.png")

@@ -14,19 +14,14 @@ from PIL import Image
 
 from disco_core.cli import main
 from tests.paths import ROOT
-from tests.synthetic_inputs import person_photo, skeleton_images
+from tests.synthetic_inputs import write_demo_files
 
 N_POSES = 5
 
 
 @pytest.fixture
 def demo(tmp_path):
-    photo, mask = person_photo()
-    Image.fromarray((photo[0].numpy() * 255).astype(np.uint8)).save(tmp_path / "photo.png")
-    Image.fromarray((mask[0].numpy() * 255).astype(np.uint8)).save(tmp_path / "mask.png")
-    (tmp_path / "pose_img").mkdir()
-    for i, img in enumerate(skeleton_images(N_POSES, (160, 240))):
-        Image.fromarray((img.numpy() * 255).astype(np.uint8)).save(tmp_path / "pose_img" / f"{i:04d}.png")
+    write_demo_files(tmp_path, N_POSES)
     return tmp_path
 
 

@@ -1,11 +1,9 @@
 """`python -m disco_core animate` turns a photo and poses into a video with the tiny model."""
-import numpy as np
 import pytest
-from PIL import Image
 
 from disco_core.cli import main
 from disco_core.media.files import read_frames
-from tests.synthetic_inputs import dance_json, person_photo, skeleton_images
+from tests.synthetic_inputs import dance_json, write_demo_files
 
 N_POSES = 3
 
@@ -13,12 +11,7 @@ N_POSES = 3
 @pytest.fixture
 def demo(tmp_path):
     """A generated photo, its mask and a folder of rendered skeletons, as files (what a user has)."""
-    photo, mask = person_photo()
-    Image.fromarray((photo[0].numpy() * 255).astype(np.uint8)).save(tmp_path / "photo.png")
-    Image.fromarray((mask[0].numpy() * 255).astype(np.uint8)).save(tmp_path / "mask.png")
-    (tmp_path / "pose_img").mkdir()
-    for i, img in enumerate(skeleton_images(N_POSES, (160, 240))):
-        Image.fromarray((img.numpy() * 255).astype(np.uint8)).save(tmp_path / "pose_img" / f"{i:04d}.png")
+    write_demo_files(tmp_path, N_POSES)
     (tmp_path / "poses.json").write_text(dance_json(1, (160, 240)))
     return tmp_path
 

@@ -50,6 +50,27 @@ def http_client():
     return importlib.import_module("disco_core.client.http")
 
 
+def cancel_at_first_sampler_step(server, prompt: dict, timeout: float) -> None:
+    """Queue `prompt`, press Cancel when its sampler reports the first step, and check that the run ends as
+    interrupted (skips without websocket-client, which is needed to see the sampler start)."""
+    client_module = http_client()
+    client = server["client"]
+    sampler = client_module.find_node(prompt, "DisCo Sampler")
+    ws = client.connect()
+    if ws is None:
+        pytest.skip("websocket-client is needed to see the sampler start")
+    try:
+        prompt_id = client.queue(prompt)
+
+        def interrupt_on_first_step(kind, data):
+            if kind == "progress" and data.get("node") == sampler:
+                client.interrupt()
+        with pytest.raises(client_module.ComfyServerError, match="interrupted at node"):
+            client.wait(prompt_id, on_event=interrupt_on_first_step, timeout=timeout, ws=ws)
+    finally:
+        ws.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -247,7 +247,7 @@ def test_cancel_mid_sampling_then_a_normal_run_loses_nothing(server, tmp_path):
     assert kind == "ok", before
     long = json.loads(json.dumps(normal))
     http_client.set_input(long, "DisCo Sampler", "steps", 400)
-    cancel_at_first_sampler_step(server, long)
+    cancel_at_first_sampler_step(server, long, RUN_TIMEOUT)
     alive(server)
     kind, after = run(server, normal)
     assert kind == "ok" and ran(after, sampler), after

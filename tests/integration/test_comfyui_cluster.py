@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from comfy_server import ROOT, comfyui_server, http_client as _http_client, skip_without_comfyui
+from comfy_server import ROOT, cancel_at_first_sampler_step, comfyui_server, http_client as _http_client, \
+    skip_without_comfyui
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[cluster]')")
 pytestmark = pytest.mark.integration
@@ -73,23 +74,8 @@ def test_dance_cluster_renders_on_two_local_workers_with_progress(server, tmp_pa
 
 
 def test_cancel_stops_the_cluster_run_and_the_workers_render_again(server):
-    client = server["client"]
-    prompt = prepared(server, steps=400)
-    sampler = http_client.find_node(prompt, "DisCo Sampler")
-    ws = client.connect()
-    if ws is None:
-        pytest.skip("websocket-client is needed to see the sampler start")
     started = time.monotonic()
-    try:
-        prompt_id = client.queue(prompt)
-
-        def interrupt_on_first_step(kind, data):
-            if kind == "progress" and data.get("node") == sampler:
-                client.interrupt()
-        with pytest.raises(http_client.ComfyServerError, match="interrupted at node"):
-            client.wait(prompt_id, on_event=interrupt_on_first_step, timeout=RUN_TIMEOUT, ws=ws)
-    finally:
-        ws.close()
+    cancel_at_first_sampler_step(server, prepared(server, steps=400), RUN_TIMEOUT)
     assert time.monotonic() - started < 120  # 400 steps would take far longer
     entry, _ = run(server, prepared(server, seed=4))
     assert entry["status"]["status_str"] == "success"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from comfy_server import ROOT, comfyui_server, http_client as _http_client, skip_without_comfyui
+from comfy_server import ROOT, cancel_at_first_sampler_step, comfyui_server, http_client as _http_client, \
+    skip_without_comfyui
 
 NODE_IDS = ["DisCoModelLoader", "DisCoDisentangleImage", "DisCoPoseSequence", "DisCoSampler", "DisCoTemporalSmooth",
             "DisCoFineTune"]
@@ -151,26 +152,6 @@ def test_client_command_runs_a_workflow_end_to_end(server, tmp_path):
     assert "running" in done.stderr and "DisCo Sampler" in done.stderr
 
 
-def cancel_at_first_sampler_step(server, prompt: dict) -> None:
-    """Queue `prompt`, press Cancel when its sampler reports the first step, and check that the run ends as
-    interrupted (skips without websocket-client, which is needed to see the sampler start)."""
-    client = server["client"]
-    sampler = http_client.find_node(prompt, "DisCo Sampler")
-    ws = client.connect()
-    if ws is None:
-        pytest.skip("websocket-client is needed to see the sampler start")
-    try:
-        prompt_id = client.queue(prompt)
-
-        def interrupt_on_first_step(kind, data):
-            if kind == "progress" and data.get("node") == sampler:
-                client.interrupt()
-        with pytest.raises(http_client.ComfyServerError, match="interrupted at node"):
-            client.wait(prompt_id, on_event=interrupt_on_first_step, timeout=RUN_TIMEOUT, ws=ws)
-    finally:
-        ws.close()
-
-
 def test_cancel_stops_the_sampler_between_steps_and_the_server_keeps_running(server):
     """A long run (many steps) interrupted after its first sampler step ends as interrupted, well before it
     would have finished, and the server then runs the next prompt normally."""
@@ -178,7 +159,7 @@ def test_cancel_stops_the_sampler_between_steps_and_the_server_keeps_running(ser
     prompt = prepared(server, "pose_from_keypoints")
     http_client.set_input(prompt, "DisCo Sampler", "steps", 400)
     started = time.monotonic()
-    cancel_at_first_sampler_step(server, prompt)
+    cancel_at_first_sampler_step(server, prompt, RUN_TIMEOUT)
     assert time.monotonic() - started < RUN_TIMEOUT / 2
     entry = client.wait(client.queue(prepared(server, "pose_from_keypoints")), timeout=RUN_TIMEOUT)
     assert entry["status"]["status_str"] == "success"

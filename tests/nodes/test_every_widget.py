@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from tests.paths import PARITY_IMAGE, ROOT
-from tests.synthetic_inputs import dance_coco17, dance_json, moving_clip, skeleton_images
+from tests.synthetic_inputs import dance_coco17, dance_json, moving_clip, person_clip, skeleton_images
 
 TEMPORAL = ROOT / "tests" / "fixtures" / "parity" / "temporal"
 NODE_TESTS = Path(__file__).resolve().parent
@@ -309,22 +309,10 @@ TUNE = dict(steps=2, lr=1e-3, trainable="lora", batch_size=1, seed=0, save_name=
             size=32, precision="auto")
 
 
-def _person(n=3, h=48, w=40):
-    g = torch.Generator().manual_seed(0)
-    frames = torch.rand(n, h, w, 3, generator=g) * 0.2 + 0.4
-    mask = torch.zeros(n, h, w)
-    rendered = torch.zeros(n, 3, h, w)
-    for i in range(n):
-        frames[i, 8 + i:38 + i, 10:26] = torch.tensor([0.9, 0.15, 0.1])
-        mask[i, 8 + i:38 + i, 10:26] = 1
-        rendered[i, i % 3, 8 + i:38 + i, 16:20] = 1
-    return frames, mask, rendered
-
-
 @pytest.fixture(scope="module")
 def tune(nodes, load, node_module):
     base = load()
-    frames, mask, rendered = _person()
+    frames, mask, rendered = person_clip()
     sockets = node_module("sockets")
     pose_frames = importlib.import_module(sockets.__name__.rsplit(".", 2)[0] + ".disco_core.pose.frames")
     poses = sockets.DiscoPoses(pose_frames.TensorFrames(rendered))

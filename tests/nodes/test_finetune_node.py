@@ -3,6 +3,8 @@ loader's personalisation input reproduces the fine-tuned model exactly."""
 import pytest
 import torch
 
+from tests.synthetic_inputs import person_clip
+
 
 @pytest.fixture
 def nodes(pack):
@@ -15,25 +17,13 @@ def _frames(pack, rendered):
     return import_module(pack.__name__.rsplit(".", 1)[0] + ".disco_core.pose.frames").TensorFrames(rendered)
 
 
-def _person(n=3, h=48, w=40):
-    g = torch.Generator().manual_seed(0)
-    frames = torch.rand(n, h, w, 3, generator=g) * 0.2 + 0.4
-    mask = torch.zeros(n, h, w)
-    rendered = torch.zeros(n, 3, h, w)
-    for i in range(n):
-        frames[i, 8 + i:38 + i, 10:26] = torch.tensor([0.9, 0.15, 0.1])
-        mask[i, 8 + i:38 + i, 10:26] = 1
-        rendered[i, i % 3, 8 + i:38 + i, 16:20] = 1
-    return frames, mask, rendered
-
-
 def test_fine_tune_node_saves_a_personalisation_the_loader_reproduces(nodes, pack, model_env):
     from importlib import import_module
     sockets = import_module(pack.__name__ + ".sockets")
     fine_tune, loader = nodes
     (base,) = loader().load("tiny.safetensors", "fp32", "auto")
     before = {k: v.clone() for k, v in base.model.state_dict().items()}
-    frames, mask, rendered = _person()
+    frames, mask, rendered = person_clip()
     tuned, curve = fine_tune().fine_tune(base, frames, steps=3, lr=1e-3, trainable="lora", batch_size=1, seed=0,
                                          save_name="me", mask=mask, poses=sockets.DiscoPoses(_frames(pack, rendered)),
                                          lora_rank=2, size=32)
@@ -57,7 +47,7 @@ def test_fine_tune_node_refuses_a_pose_count_that_does_not_match(nodes, pack, mo
     sockets = import_module(pack.__name__ + ".sockets")
     fine_tune, loader = nodes
     (base,) = loader().load("tiny.safetensors", "fp32", "auto")
-    frames, mask, rendered = _person()
+    frames, mask, rendered = person_clip()
     with pytest.raises(core.InputError, match="2 poses for 3 frames"):
         fine_tune().fine_tune(base, frames, 1, 1e-3, "official", 1, 0, "", mask=mask,
                               poses=sockets.DiscoPoses(_frames(pack, rendered[:2])), size=32)

@@ -7,25 +7,14 @@ import os
 import pytest
 import torch
 
-from tests.synthetic_inputs import dance_json, person_photo
+from tests.nodes.tiny_graph import tiny_graph
 
 SAMPLE = dict(seed=3, steps=2, cfg=1.5, scheduler="ddim", width=64, height=64, fit="crop", frames_per_batch=3)
-POSE = dict(detector="builtin", fps=12.0, target_fps=0.0, max_frames=0, smoothing=0.0, retarget=False)
 
 
 @pytest.fixture(scope="module")
-def setup(pack, models_dir, tmp_path_factory):
-    nodes = {k: v() for k, v in pack.NODE_CLASS_MAPPINGS.items()}
-    os.environ["DISCO_MODELS_DIR"] = str(models_dir)
-    try:
-        model = nodes["DisCoModelLoader"].load("tiny.safetensors", "fp32", "auto")[0]
-    finally:
-        del os.environ["DISCO_MODELS_DIR"]
-    reference = nodes["DisCoDisentangleImage"].disentangle(*person_photo())[0]
-    poses = nodes["DisCoPoseSequence"].build(**POSE, pose_json=dance_json(7, (160, 240)), canvas_width=160,
-                                             canvas_height=240)[0]
-    glue = importlib.import_module(pack.__name__ + ".comfy_glue")
-    return nodes, model, reference, poses, glue
+def setup(pack, models_dir):
+    return tiny_graph(pack, models_dir, 7)
 
 
 @pytest.fixture

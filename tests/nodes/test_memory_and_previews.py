@@ -8,27 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.synthetic_inputs import dance_json, person_photo
+from tests.nodes.tiny_graph import tiny_graph
 
 SAMPLE = dict(seed=7, steps=3, cfg=1.5, scheduler="ddim", width=64, height=64, fit="crop", frames_per_batch=2)
-POSE = dict(detector="builtin", fps=12.0, target_fps=0.0, max_frames=0, smoothing=0.0, retarget=False)
 
 
 @pytest.fixture(scope="module")
 def setup(pack, models_dir):
-    import os
-
-    nodes = {k: v() for k, v in pack.NODE_CLASS_MAPPINGS.items()}
-    os.environ["DISCO_MODELS_DIR"] = str(models_dir)
-    try:
-        model = nodes["DisCoModelLoader"].load("tiny.safetensors", "fp32", "auto")[0]
-    finally:
-        del os.environ["DISCO_MODELS_DIR"]
-    reference = nodes["DisCoDisentangleImage"].disentangle(*person_photo())[0]
-    poses = nodes["DisCoPoseSequence"].build(**POSE, pose_json=dance_json(3, (160, 240)), canvas_width=160,
-                                             canvas_height=240)[0]
-    glue = importlib.import_module(pack.__name__.rsplit(".", 1)[0] + ".nodes.comfy_glue")
-    return nodes, model, reference, poses, glue
+    return tiny_graph(pack, models_dir, 3)
 
 
 def test_sampler_passes_the_activation_estimate_to_the_memory_manager(setup, monkeypatch, core):

@@ -4,7 +4,6 @@ their own (the expected values are the hand-written document, not the node code)
 looks: a saved workflow stores widget values by position."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
