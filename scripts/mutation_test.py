@@ -3,8 +3,9 @@
     python scripts/mutation_test.py disco_core/pose/render.py     # one module (or several)
     python scripts/mutation_test.py                               # every module in MODULES, one after the other
 
-Each module runs in a fresh copy of the repository (mutmut's `mutants/` folder never lands in the checkout, and
-`../shared` is absent there, as in a fresh clone), with `[tool.mutmut]` written for that module alone. Prints
+Each module runs in a fresh copy of the repository (mutmut's `mutants/` folder never lands in the checkout), with
+`[tool.mutmut]` written for that module alone and `../shared` beside it as CI has it (`--fresh-clone`: without it,
+so the tests that need the real photos skip). Prints
 the score and writes the surviving mutants' diffs to `out/mutation/<module>.txt`. Needs `pip install mutmut`
 (3.x). See docs/developing.md, "Mutation testing".
 """
@@ -46,9 +47,11 @@ MODULES = {
                                                 f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
     "disco_core/sampling/steps.py": ["tests/core/test_sampling.py", "tests/core/test_parity.py::test_parity_with_official_outputs",
                                      f"{NODE_WIDGETS}::test_every_scheduler_gives_its_own_frames"],
-    "nodes/temporal_smooth.py": [*NODE_CONTRACTS, "tests/nodes/test_node_temporal_smooth.py",
-                                 f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
-    "nodes/model_loader.py": [*NODE_CONTRACTS, "tests/nodes/test_model_loader.py", f"{NODE_WIDGETS}::test_loader_checkpoint_picks_the_file",
+    "nodes/temporal_smooth.py": [*NODE_CONTRACTS, "tests/nodes/test_node_temporal_smooth.py", "tests/nodes/test_frame_files.py",
+                                 f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames",
+                                 f"{NODE_WIDGETS}::test_temporal_smooth_progress_counts_both_passes"],
+    "nodes/model_loader.py": [*NODE_CONTRACTS, "tests/nodes/test_model_loader.py", "tests/nodes/test_finetune_node.py",
+                              f"{NODE_WIDGETS}::test_loader_checkpoint_picks_the_file",
                               f"{NODE_WIDGETS}::test_loader_dtype_reaches_the_weights"],
     "nodes/sampler.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_sampler.py", "tests/nodes/test_sampler_temporal.py", NODE_WIDGETS],
     "nodes/disentangle.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_disentangle.py", "tests/nodes/test_bad_inputs.py",
@@ -67,18 +70,20 @@ COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "mutants", "__pycache__", 
 def _config(module: str, tests: list[str]) -> str:
     quoted = lambda items: "[" + ", ".join(f'"{i}"' for i in items) + "]"
     return (f"\n[tool.mutmut]\nsource_paths = [\"disco_core\", \"nodes\"]\n"
-            f"also_copy = [\"__init__.py\", \"bench\"]\n"  # the node tests import the root as the pack
+            f"also_copy = [\"__init__.py\", \"bench\", \"docs\", \"workflows\", \"web\"]\n"  # the root is the pack; tests read docs
             f"only_mutate = {quoted([module])}\n"
             # tests.mutmut_pack_names: node tests see modules under the pack's name (see that file)
             f"pytest_add_cli_args = {quoted(['-p', 'tests.mutmut_pack_names', '-q', '-p', 'no:cacheprovider'])}\n"
             f"pytest_add_cli_args_test_selection = {quoted(tests)}\n")
 
 
-def run_module(module: str, mutmut: str, out_dir: Path) -> tuple[int, int, int, list[str]]:
+def run_module(module: str, mutmut: str, out_dir: Path, shared: bool = True) -> tuple[int, int, int, list[str]]:
     """-> (killed, timed out, total, the other mutants' names: survived, no tests, ...) of one module."""
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
         copy = Path(tmp) / "repo"
         shutil.copytree(ROOT, copy, ignore=COPY_IGNORE)
+        if shared and (ROOT.parent / "shared").is_dir():
+            (Path(tmp) / "shared").symlink_to((ROOT.parent / "shared").resolve())
         pyproject = copy / "pyproject.toml"
         pyproject.write_text(pyproject.read_text() + _config(module, MODULES[module]))
         # one OpenMP thread: mutmut forks a worker per mutant, and a fork of a process whose OpenMP pool is
@@ -103,12 +108,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", default=list(MODULES), help="paths as in MODULES (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "mutation", help="folder for the survivors")
+    parser.add_argument("--fresh-clone", action="store_true", help="without ../shared (real-data tests skip)")
     args = parser.parse_args()
     mutmut = shutil.which("mutmut") or str(Path(sys.executable).with_name("mutmut"))
     for module in args.modules:
         if module not in MODULES:
             parser.error(f"{module} is not in MODULES (add it with the tests that exercise it)")
-        killed, timeouts, total, survivors = run_module(module, mutmut, args.out)
+        killed, timeouts, total, survivors = run_module(module, mutmut, args.out, shared=not args.fresh_clone)
         score = 100 * (killed + timeouts) / total if total else 100.0
         print(f"{module}: {killed}/{total} killed, {timeouts} timed out ({score:.0f} %), {len(survivors)} survived",
               flush=True)

@@ -1,5 +1,7 @@
 """DisCo Fine-Tune node: trains a copy, saves the personalisation where Load DisCo Model lists it, and the
 loader's personalisation input reproduces the fine-tuned model exactly."""
+import os
+
 import pytest
 import torch
 
@@ -39,7 +41,17 @@ def test_fine_tune_node_saves_a_personalisation_the_loader_reproduces(nodes, pac
     got = loaded.model.state_dict()
     assert set(got) == set(expected) and any(k.startswith("lora_adapters.") for k in got)
     assert all(torch.equal(v, expected[k]) for k, v in got.items())
-    assert "me.safetensors" in repr(loaded)
+    assert "me.safetensors" in repr(loaded) and "tiny.safetensors + me.safetensors" in repr(loaded)
+    # what DisCo Cluster's workers load: the same two files, by path
+    assert loaded.model.disco_source.personal == str(saved)
+    assert loaded.model.disco_source.checkpoint == str(model_env / "tiny.safetensors")
+    # the base stays the checkpoint (a second personalisation is tied to it, not to "tiny + me")
+    assert loaded.model.base_path == str(model_env / "tiny.safetensors") and loaded.model.base_name == "tiny.safetensors"
+    # ComfyUI reloads when the personalisation file changes, not only the checkpoint
+    key = loader.IS_CHANGED("tiny.safetensors", personalisation="me.safetensors")
+    assert key != loader.IS_CHANGED("tiny.safetensors")
+    os.utime(saved, (saved.stat().st_atime, saved.stat().st_mtime + 10))
+    assert loader.IS_CHANGED("tiny.safetensors", personalisation="me.safetensors") != key
 
 
 def test_fine_tune_node_refuses_a_pose_count_that_does_not_match(nodes, pack, model_env, core):

@@ -47,3 +47,34 @@ def test_changed_file_changes_the_cache_key(loader, model_env):
     path = model_env / "tiny.safetensors"
     os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))
     assert loader.IS_CHANGED("tiny.safetensors") != before
+
+
+@pytest.mark.parametrize("dtype,variant,source_dtype,uncond", [("bf16", "zeros", "bf16", "zeros"),
+                                                              ("auto", "blank-image", "auto", "blank"),
+                                                              ("fp32", "auto", "fp32", None)])
+def test_the_cluster_workers_load_what_this_node_loaded(loader, model_env, dtype, variant, source_dtype, uncond):
+    """DisCo Cluster's workers rebuild the model from `disco_source`: the same file, dtype and CFG variant (auto
+    stays auto: each worker picks for its own device)."""
+    (handle,) = loader().load("tiny.safetensors", dtype, variant)
+    source = handle.model.disco_source
+    assert (source.checkpoint, source.personal, source.dtype, source.uncond) == (
+        str(model_env / "tiny.safetensors"), None, source_dtype, uncond)
+    assert handle.model.base_path == str(model_env / "tiny.safetensors")
+    assert handle.model.base_name == "tiny.safetensors"
+
+
+def test_weights_are_normal_tensors_that_fine_tuning_can_train(loader, model_env):
+    import torch
+
+    with torch.inference_mode():  # ComfyUI runs nodes in inference mode
+        (handle,) = loader().load("tiny.safetensors", "fp32", "auto")
+    assert not any(p.is_inference() for p in handle.model.parameters())
+
+
+def test_missing_checkpoint_message_names_the_file_asked_for(loader, model_env):
+    assert "not_there.safetensors" in loader.VALIDATE_INPUTS("not_there.safetensors")
+
+
+def test_unreadable_checkpoint_gives_a_constant_cache_key(loader, model_env):
+    """A missing file is reported when the node runs; its cache key must not raise meanwhile."""
+    assert loader.IS_CHANGED("not_there.safetensors") == loader.IS_CHANGED("not_there_either.safetensors") == ""

@@ -1,5 +1,6 @@
-"""docs/nodes.md "Widget reference" is what a user can set: every node's widgets, in order, with their type,
-default, range, step and choices must be exactly the documented ones. The tables are read here with a parser of
+"""docs/nodes.md "Input reference" is what a user can connect and set: every node's inputs, in order, required
+or not, with their type (a socket's data type, or the widget's type, default, range, step and choices) must be
+exactly the documented ones. The tables are read here with a parser of
 their own (the expected values are the hand-written document, not the node code). Widget order matters beyond
 looks: a saved workflow stores widget values by position."""
 from __future__ import annotations
@@ -11,12 +12,12 @@ from tests.paths import ROOT
 
 DOC = ROOT / "docs" / "nodes.md"
 WIDGET_TYPES = ("INT", "FLOAT", "BOOLEAN", "STRING")
-COLUMNS = ["widget", "type", "default", "min", "max", "step", "choices"]
+COLUMNS = ["input", "type", "required", "default", "min", "max", "step", "choices"]
 
 
 def documented_tables(text: str) -> dict[str, list[dict[str, str]]]:
-    """{node display name: [row as {column: cell}]} from the "## Widget reference" section."""
-    section = text.split("\n## Widget reference\n", 1)[1].split("\n## ", 1)[0]
+    """{node display name: [row as {column: cell}]} from the "## Input reference" section."""
+    section = text.split("\n## Input reference\n", 1)[1].split("\n## ", 1)[0]
     tables: dict[str, list[dict[str, str]]] = {}
     node = None
     for line in section.splitlines():
@@ -25,22 +26,20 @@ def documented_tables(text: str) -> dict[str, list[dict[str, str]]]:
             tables[node] = []
         elif line.startswith("|") and node is not None:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if cells[0] in ("widget", "---"):
+            if cells[0] in ("input", "---"):
                 continue
             assert len(cells) == len(COLUMNS), f"{node}: row {line!r} has {len(cells)} cells"
             tables[node].append(dict(zip(COLUMNS, cells)))
     return tables
 
 
-def widgets_of(node_class) -> list[tuple[str, object, dict]]:
-    """(name, kind, options) of the inputs a user sets on the node (sockets excluded), in canvas order."""
+def inputs_of(node_class) -> list[tuple[str, object, dict, bool]]:
+    """(name, kind, options, required) of every input, in canvas order (required first, as ComfyUI does)."""
     spec = node_class.INPUT_TYPES()
     out = []
     for section in ("required", "optional"):
         for name, entry in spec.get(section, {}).items():
-            kind, options = entry[0], (entry[1] if len(entry) > 1 else {})
-            if isinstance(kind, (list, tuple)) or kind in WIDGET_TYPES:
-                out.append((name, kind, options))
+            out.append((name, entry[0], (entry[1] if len(entry) > 1 else {}), section == "required"))
     return out
 
 
@@ -48,8 +47,13 @@ def _number(cell: str, kind: str):
     return int(cell) if kind == "INT" else float(cell)
 
 
-def check_widget(node: str, row: dict[str, str], kind, options: dict) -> None:
-    where = f"{node} / {row['widget']}"
+def check_input(node: str, row: dict[str, str], kind, options: dict) -> None:
+    where = f"{node} / {row['input']}"
+    if not isinstance(kind, (list, tuple)) and kind not in WIDGET_TYPES:  # a socket: its data type only
+        assert kind == row["type"], f"{where}: socket type {kind}, documented {row['type']}"
+        assert not {"default", "min", "max", "step"} & set(options), f"{where}: a socket with widget options"
+        assert not any(row[key] for key in ("default", "min", "max", "step", "choices")), where
+        return
     if isinstance(kind, (list, tuple)):
         assert row["type"] == "list", f"{where}: documented {row['type']}, the node has a list"
         choices = row["choices"]
@@ -59,8 +63,11 @@ def check_widget(node: str, row: dict[str, str], kind, options: dict) -> None:
         expected = [c.strip() for c in fixed.split(",")]
         actual = list(kind)
         assert (actual[:len(expected)] if "then" in choices else actual) == expected, where
-        default = options.get("default", actual[0] if actual else None)  # ComfyUI shows the first entry
-        assert default == row["default"], f"{where}: default {default!r}, documented {row['default']!r}"
+        if row["default"].endswith(" (first)"):  # no "default": ComfyUI shows the first entry
+            assert "default" not in options and actual[0] == row["default"].removesuffix(" (first)"), where
+        else:
+            assert options.get("default") == row["default"], \
+                f"{where}: default {options.get('default')!r}, documented {row['default']!r}"
         assert not {"min", "max", "step"} & set(options), where
         return
     assert kind == row["type"], f"{where}: type {kind}, documented {row['type']}"
@@ -88,27 +95,33 @@ def test_the_tables_parse_and_name_every_node(pack):
 
 @pytest.mark.parametrize("key", ["DisCoModelLoader", "DisCoDisentangleImage", "DisCoPoseSequence", "DisCoSampler",
                                  "DisCoTemporalSmooth", "DisCoFineTune", "DisCoCluster"])
-def test_every_widget_is_the_documented_one(pack, key):
+def test_every_input_is_the_documented_one(pack, key):
     node = pack.NODE_DISPLAY_NAME_MAPPINGS[key]
     rows = documented_tables(DOC.read_text())[node]
-    widgets = widgets_of(pack.NODE_CLASS_MAPPINGS[key])
-    assert [name for name, _, _ in widgets] == [row["widget"] for row in rows], f"{node}: widgets or their order"
-    for (name, kind, options), row in zip(widgets, rows):
-        check_widget(node, row, kind, options)
+    inputs = inputs_of(pack.NODE_CLASS_MAPPINGS[key])
+    assert [name for name, *_ in inputs] == [row["input"] for row in rows], f"{node}: inputs or their order"
+    for (name, kind, options, required), row in zip(inputs, rows):
+        assert required == {"yes": True, "no": False}[row["required"]], f"{node} / {name}: required"
+        check_input(node, row, kind, options)
 
 
 def test_the_checker_sees_a_changed_range():
     """The checker itself: a step, a maximum, a default or a choice other than the document's fails."""
-    row = dict(widget="cfg", type="FLOAT", default="1.5", min="0.0", max="20.0", step="0.05", choices="")
+    row = dict(input="cfg", type="FLOAT", required="yes", default="1.5", min="0.0", max="20.0", step="0.05",
+               choices="")
     good = {"default": 1.5, "min": 0.0, "max": 20.0, "step": 0.05}
-    check_widget("n", row, "FLOAT", good)
+    check_input("n", row, "FLOAT", good)
     for key, value in [("step", 0.5), ("max", 21.0), ("default", 1.0)]:
         with pytest.raises(AssertionError):
-            check_widget("n", row, "FLOAT", {**good, key: value})
+            check_input("n", row, "FLOAT", {**good, key: value})
     with pytest.raises(AssertionError):
-        check_widget("n", row, "FLOAT", {**good, "round": 0.01} | {"step": 0.1})
-    listed = dict(widget="fit", type="list", default="crop", min="", max="", step="", choices="crop, pad")
-    check_widget("n", listed, ["crop", "pad"], {"default": "crop"})
+        check_input("n", row, "FLOAT", {**good, "round": 0.01} | {"step": 0.1})
+    listed = dict(input="fit", type="list", required="yes", default="crop", min="", max="", step="", choices="crop, pad")
+    check_input("n", listed, ["crop", "pad"], {"default": "crop"})
     with pytest.raises(AssertionError):
-        check_widget("n", listed, ["crop", "pad", "zoom"], {"default": "crop"})
+        check_input("n", listed, ["crop", "pad", "zoom"], {"default": "crop"})
+    socket = dict(input="mask", type="MASK", required="no", default="", min="", max="", step="", choices="")
+    check_input("n", socket, "MASK", {"tooltip": "t"})
+    with pytest.raises(AssertionError):
+        check_input("n", socket, "IMAGE", {"tooltip": "t"})
 
