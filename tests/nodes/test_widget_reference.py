@@ -125,3 +125,30 @@ def test_the_checker_sees_a_changed_range():
     with pytest.raises(AssertionError):
         check_input("n", socket, "IMAGE", {"tooltip": "t"})
 
+
+
+@pytest.mark.parametrize("key", ["DisCoModelLoader", "DisCoDisentangleImage", "DisCoPoseSequence", "DisCoSampler",
+                                 "DisCoTemporalSmooth", "DisCoFineTune", "DisCoCluster"])
+def test_calling_a_node_with_its_sockets_only_uses_the_documented_defaults(pack, key):
+    """Scripts and tests call node functions directly; a keyword left out must mean the canvas default."""
+    import inspect
+
+    node = pack.NODE_DISPLAY_NAME_MAPPINGS[key]
+    cls = pack.NODE_CLASS_MAPPINGS[key]
+    documented = {row["input"]: row for row in documented_tables(DOC.read_text())[node]}
+    # sample_with_preview / build_with_preview take **inputs and hand them to sample / build
+    function = getattr(cls, cls.FUNCTION.removesuffix("_with_preview"))
+    for name, parameter in inspect.signature(function).parameters.items():
+        row = documented.get(name)
+        if row is None or parameter.default is inspect.Parameter.empty or not row["default"]:
+            continue
+        default = row["default"].removesuffix(" (first)")
+        if row["type"] in ("INT", "FLOAT"):
+            expected = _number(default, row["type"])
+        elif row["type"] == "BOOLEAN":
+            expected = {"on": True, "off": False}[default]
+        else:
+            expected = "" if default == "(empty)" else default
+        assert parameter.default == expected and type(parameter.default) is type(expected), \
+            f"{node}.{function.__name__}({name}={parameter.default!r}), documented default {expected!r}"
+
