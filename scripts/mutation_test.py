@@ -82,8 +82,8 @@ def run_module(module: str, mutmut: str, out_dir: Path, shared: bool = True) -> 
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
         copy = Path(tmp) / "repo"
         shutil.copytree(ROOT, copy, ignore=COPY_IGNORE)
-        if shared and (ROOT.parent / "shared").is_dir():
-            (Path(tmp) / "shared").symlink_to((ROOT.parent / "shared").resolve())
+        if shared and (ROOT.parent / "shared").is_dir():  # mutmut runs the tests in copy/mutants: ../shared
+            (copy / "shared").symlink_to((ROOT.parent / "shared").resolve())
         pyproject = copy / "pyproject.toml"
         pyproject.write_text(pyproject.read_text() + _config(module, MODULES[module]))
         # one OpenMP thread: mutmut forks a worker per mutant, and a fork of a process whose OpenMP pool is
