@@ -66,7 +66,7 @@ class DisCoDisentangleImage:
             person = glue.mask_to_b1hw(mask, height, width, "mask")[:1]
         if invert_mask:
             person = 1.0 - person
-        if float(person.max()) < 0.5:
+        if float(person.max()) <= 0.5:  # as the message says: no pixel above 0.5
             raise InputError(
                 "The person mask is empty (no pixel above 0.5)" + (", after invert_mask" if invert_mask else "")
                 + ". LoadImage gives an all-zero 64x64 mask for images without transparency: connect a real "
