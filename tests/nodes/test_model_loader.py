@@ -78,3 +78,19 @@ def test_missing_checkpoint_message_names_the_file_asked_for(loader, model_env):
 def test_unreadable_checkpoint_gives_a_constant_cache_key(loader, model_env):
     """A missing file is reported when the node runs; its cache key must not raise meanwhile."""
     assert loader.IS_CHANGED("not_there.safetensors") == loader.IS_CHANGED("not_there_either.safetensors") == ""
+
+
+def test_a_checkpoint_in_a_subfolder_keeps_its_listed_name(loader, model_env):
+    """The name a personalisation is tied to is the one the loader lists ("sub/x.safetensors"), not the bare
+    file name (two subfolders may hold files of the same name)."""
+    import shutil
+
+    (model_env / "sub").mkdir(exist_ok=True)
+    shutil.copy(model_env / "tiny.safetensors", model_env / "sub" / "tiny.safetensors")
+    try:
+        assert "sub/tiny.safetensors" in loader.INPUT_TYPES()["required"]["checkpoint"][0]
+        (handle,) = loader().load("sub/tiny.safetensors", "fp32", "auto")
+        assert handle.model.base_name == "sub/tiny.safetensors"
+        assert handle.model.base_path == str(model_env / "sub" / "tiny.safetensors")
+    finally:
+        shutil.rmtree(model_env / "sub")
