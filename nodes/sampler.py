@@ -102,8 +102,9 @@ class DisCoSampler:
 
     @classmethod
     def VALIDATE_INPUTS(cls, width=256, height=256):
-        # naming width/height here turns off ComfyUI's own min/max check for them, so check the range too
-        if not (64 <= width <= 2048 and 64 <= height <= 2048) or width % 8 or height % 8:
+        # naming width/height here turns off ComfyUI's own min/max check for them, so check the range too. One
+        # linked from another node's output arrives as None (its value exists only when the graph runs).
+        if any(not 64 <= size <= 2048 or size % 8 for size in (width, height) if size is not None):
             return (f"width and height must be multiples of 8 between 64 and 2048 pixels (got {width}x{height}); "
                     "DisCo was trained at 256x256.")
         return True
