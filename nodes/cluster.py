@@ -42,6 +42,14 @@ def cluster_for(address: str, workers: int, gpus_per_worker: float):
         return _CURRENT[key]
 
 
+def _address_problem(address: str) -> str | None:
+    """What is wrong with a cluster address, or None when it is one the node accepts."""
+    address = address.strip()
+    if address in ("local", "auto") or address.startswith("ray://"):
+        return None
+    return f"address {address!r} must be local, auto or ray://HOST:PORT (the head node's port, 10001)"
+
+
 class DisCoCluster:
     CATEGORY = "DisCo"
     DESCRIPTION = (
@@ -71,14 +79,15 @@ class DisCoCluster:
 
     @classmethod
     def VALIDATE_INPUTS(cls, address="local"):
-        address = address.strip()
-        if address in ("local", "auto") or address.startswith("ray://"):
+        if address is None:  # linked from another node's output: known only when the graph runs (connect checks)
             return True
-        return f"address {address!r} must be local, auto or ray://HOST:PORT (the head node's port, 10001)"
+        return _address_problem(address) or True
 
     def connect(self, address="local", workers=2, gpus_per_worker=AUTO_GPUS):
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
+        if _address_problem(address):
+            raise InputError(_address_problem(address))
         return (cluster_for(address, workers, gpus_per_worker),)
 
 

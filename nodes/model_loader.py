@@ -56,7 +56,8 @@ class DisCoModelLoader:
     @classmethod
     def VALIDATE_INPUTS(cls, checkpoint):
         glue.register_model_folder()
-        if checkpoint in glue.list_checkpoints():
+        # None: linked from another node's output, known only when the graph runs (load says if it is missing)
+        if checkpoint is None or checkpoint in glue.list_checkpoints():
             return True
         return glue.missing_checkpoint_message(checkpoint)
 

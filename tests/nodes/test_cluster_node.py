@@ -31,6 +31,15 @@ def test_a_bad_address_is_refused_before_the_run(pack):
     assert "must be local, auto or ray://HOST:PORT" in cls.VALIDATE_INPUTS("head:10001")
 
 
+def test_a_linked_address_is_checked_when_the_node_runs(pack, core):
+    """A widget linked from another node's output reaches VALIDATE_INPUTS as None (ComfyUI v0.3.64's
+    execution.get_input_data): accepted there, refused by connect with the same message when it is wrong."""
+    cls = pack.NODE_CLASS_MAPPINGS["DisCoCluster"]
+    assert cls.VALIDATE_INPUTS(None) is True
+    with pytest.raises(core.InputError, match=r"^address 'head:10001' must be local, auto or ray://HOST:PORT"):
+        cls().connect("head:10001", 2, 0.0)
+
+
 def test_the_cluster_node_without_ray_says_how_to_install_it(pack, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     node = pack.NODE_CLASS_MAPPINGS["DisCoCluster"]()

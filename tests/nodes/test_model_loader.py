@@ -94,3 +94,11 @@ def test_a_checkpoint_in_a_subfolder_keeps_its_listed_name(loader, model_env):
         assert handle.model.base_path == str(model_env / "sub" / "tiny.safetensors")
     finally:
         shutil.rmtree(model_env / "sub")
+
+
+def test_a_linked_checkpoint_name_is_checked_when_the_node_runs(loader, model_env, core):
+    """Linked from another node's output, the name reaches VALIDATE_INPUTS as None: accepted there; load
+    refuses a missing file with what to do."""
+    assert loader.VALIDATE_INPUTS(None) is True
+    with pytest.raises(core.CheckpointError, match="was not found"):
+        loader().load("linked_but_missing.safetensors")
