@@ -58,7 +58,7 @@ MODULES = {
     "nodes/disentangle.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_disentangle.py", "tests/nodes/test_bad_inputs.py",
                              f"{NODE_WIDGETS}::test_disentangle_invert_mask_flips_the_split"],
     "nodes/pose_sequence.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_pose_sequence.py", "tests/nodes/test_pose_sequence_audio.py",
-                               "tests/nodes/test_bad_inputs.py", NODE_WIDGETS],
+                               "tests/nodes/test_pose_sequence_wiring.py", "tests/nodes/test_bad_inputs.py", NODE_WIDGETS],
     "nodes/finetune.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_finetune_node.py", NODE_WIDGETS],
     "nodes/cluster.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_cluster_node.py"],
     "nodes/previews.py": ["tests/nodes/test_previews.py", "tests/nodes/test_memory_and_previews.py"],
