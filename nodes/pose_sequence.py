@@ -166,8 +166,9 @@ class DisCoPoseSequence:
 
     @staticmethod
     def _rendered(pose_images, fps, target_fps, max_frames, start_frame) -> ImageFrames:
-        if not isinstance(pose_images, torch.Tensor) or pose_images.ndim != 4:
-            glue.image_to_bchw(pose_images, "pose_images")  # raises the actionable error
+        # a batch [T,H,W,3] as it is; one image [H,W,3] is one frame (not H frames); RGBA/grey to RGB; else the
+        # actionable error that names the input
+        pose_images = glue.image_rgb(pose_images, "pose_images")
         if start_frame >= len(pose_images):
             raise InputError(f"start_frame {start_frame} is past the end of pose_images ({len(pose_images)} "
                              "frames); use a smaller start_frame.")

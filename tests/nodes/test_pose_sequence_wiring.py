@@ -230,6 +230,14 @@ def test_pose_images_that_are_not_an_image_batch_name_pose_images(node, core, va
                        "IMAGE output.")
 
 
+def test_one_pose_image_is_one_frame_and_alpha_is_dropped(node):
+    """A single skeleton image [H,W,3] was taken as H frames of one row each."""
+    poses = node.build(**DEFAULTS, pose_images=torch.full((16, 24, 3), 0.5))[0]
+    assert len(poses) == 1 and tuple(poses.frames.frames.shape[1:3]) == (16, 24)
+    rgba = node.build(**DEFAULTS, pose_images=torch.full((2, 16, 24, 4), 0.5))[0]
+    assert len(rgba) == 2 and rgba.frames.frames.shape[-1] == 3
+
+
 def test_pose_images_start_frame_at_the_end_says_use_a_smaller_one(node, core):
     """Kills: _rendered 11 (>= became >), 12-14 (message)."""
     message = error_of(core, lambda: node.build(**DEFAULTS, pose_images=torch.zeros(5, 8, 8, 3), start_frame=5))
