@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -58,9 +60,18 @@ def models_dir(tmp_path_factory, core, parity_dir):
 
 
 @pytest.fixture
-def model_env(models_dir, monkeypatch):
-    monkeypatch.setenv("DISCO_MODELS_DIR", str(models_dir))
-    return models_dir
+def model_env(models_dir, tmp_path, monkeypatch):
+    """A models/disco folder of this test's own (what a test saves there, e.g. a fine-tuned personal model, must
+    not be seen by the next one), holding the tiny model as a hard link (a copy where links are refused)."""
+    folder = tmp_path / "models" / "disco"
+    folder.mkdir(parents=True)
+    for source in models_dir.glob("*.safetensors"):
+        try:
+            os.link(source, folder / source.name)
+        except OSError:
+            shutil.copyfile(source, folder / source.name)
+    monkeypatch.setenv("DISCO_MODELS_DIR", str(folder))
+    return folder
 
 
 def image_tensor(path: Path) -> torch.Tensor:
