@@ -106,8 +106,8 @@ def pose_preview(poses, reference=None, fps: float = 0.0, **info) -> dict:
         canvas = (photo.shape[1], photo.shape[0]) if photo is not None else poses.keypoints.canvas
         size = frame_size(*canvas, count)
         chunks = pose_preview_frames(poses.keypoints, size, photo=photo, chunk=CHUNK)
-    else:  # already rendered skeleton images
-        rendered = _rendered_frames(poses)
+    else:  # already rendered skeleton images, made on demand (disco_core.pose.frames.PoseFrames)
+        rendered = _FrameList(poses.frames)
         size = frame_size(int(rendered.shape[2]), int(rendered.shape[1]), count)
         chunks = skeleton_overlay_frames(resized_chunks(rendered, size), photo=photo)
     layout = write_sheets(chunks, count, size, "poses")
@@ -128,9 +128,3 @@ class _FrameList:
     def __getitem__(self, index: slice) -> np.ndarray:
         return np.stack([self.frames.frame(t) for t in range(*index.indices(len(self)))])
 
-
-def _rendered_frames(poses):
-    """Rendered skeletons of a DISCO_POSES as something `resized_chunks` slices: [T,H,W,3]."""
-    if getattr(poses, "frames", None) is not None:  # made on demand (disco_core.pose.frames.PoseFrames)
-        return _FrameList(poses.frames)
-    return poses.rendered.permute(0, 2, 3, 1)  # float [T,3,H,W] in memory

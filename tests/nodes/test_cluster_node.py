@@ -45,3 +45,24 @@ def test_the_cluster_node_without_ray_says_how_to_install_it(pack, monkeypatch):
     node = pack.NODE_CLASS_MAPPINGS["DisCoCluster"]()
     with pytest.raises(ImportError, match=r"Ray is not installed.*pip install"):
         node.connect("local", 2, -1.0)
+
+
+def test_every_address_form_the_tooltip_names_is_accepted(pack):
+    cls = pack.NODE_CLASS_MAPPINGS["DisCoCluster"]
+    for address in ("local", "auto", " auto ", "ray://10.0.0.5:10001"):
+        assert cls.VALIDATE_INPUTS(address) is True, address
+    for address in ("AUTO", "Local", "10.0.0.5:10001", ""):
+        assert "must be local, auto or ray://HOST:PORT" in cls.VALIDATE_INPUTS(address), address
+
+
+def test_one_worker_is_allowed_none_is_refused_with_the_number(pack, core, monkeypatch):
+    """A linked `workers` skips the widget's min: connect checks it (the 1 is the smallest that works)."""
+    node = pack.NODE_CLASS_MAPPINGS["DisCoCluster"]()
+    module = sys.modules[type(node).__module__]
+    made = []
+    monkeypatch.setattr(module, "cluster_for", lambda *args: made.append(args) or "cluster")
+    assert node.connect("local", 1, 0.0) == ("cluster",) and made == [("local", 1, 0.0)]
+    for workers in (0, -2):
+        with pytest.raises(core.InputError, match=rf"^workers must be at least 1, got {workers}$"):
+            node.connect("local", workers, 0.0)
+    assert len(made) == 1

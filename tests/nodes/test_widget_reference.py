@@ -105,6 +105,17 @@ def test_every_input_is_the_documented_one(pack, key):
         check_input(node, row, kind, options)
 
 
+@pytest.mark.parametrize("key", ["DisCoModelLoader", "DisCoDisentangleImage", "DisCoPoseSequence", "DisCoSampler",
+                                 "DisCoTemporalSmooth", "DisCoFineTune", "DisCoCluster"])
+def test_every_input_and_output_explains_itself_on_hover(pack, key):
+    """The canvas shows an input's "tooltip" (and OUTPUT_TOOLTIPS) on hover: none may be missing or empty."""
+    cls = pack.NODE_CLASS_MAPPINGS[key]
+    for name, _kind, options, _required in inputs_of(cls):
+        assert isinstance(options.get("tooltip"), str) and len(options["tooltip"]) > 10, f"{key} / {name}"
+    assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES) and all(len(t) > 10 for t in cls.OUTPUT_TOOLTIPS)
+    assert len(cls.DESCRIPTION) > 40
+
+
 def test_the_checker_sees_a_changed_range():
     """The checker itself: a step, a maximum, a default or a choice other than the document's fails."""
     row = dict(input="cfg", type="FLOAT", required="yes", default="1.5", min="0.0", max="20.0", step="0.05",
