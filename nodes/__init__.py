@@ -11,8 +11,6 @@ log = logging.getLogger("DisCo")
 
 NODE_MODULES = ("model_loader", "disentangle", "pose_sequence", "sampler", "temporal_smooth", "finetune", "cluster")
 
-from . import comfy_glue
-
 comfy_glue.clear_frames_folder()  # no outputs exist yet: frame files in the folder are an earlier run's
 
 NODE_CLASS_MAPPINGS: dict = {}

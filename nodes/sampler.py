@@ -16,6 +16,14 @@ DEFAULT_FPS = 24.0  # when neither the poses nor the video they came from carrie
 SEED_MAX = 0xFFFFFFFFFFFFFFFF
 
 
+def _size_problem(width, height) -> str | None:
+    """What is wrong with an output size, or None; a size still unknown (None, linked) is not checked."""
+    if any(not 64 <= size <= 2048 or size % 8 for size in (width, height) if size is not None):
+        return (f"width and height must be multiples of 8 between 64 and 2048 pixels (got {width}x{height}); "
+                "DisCo was trained at 256x256.")
+    return None
+
+
 class DisCoSampler:
     CATEGORY = "DisCo"
     DESCRIPTION = (
@@ -104,14 +112,13 @@ class DisCoSampler:
     def VALIDATE_INPUTS(cls, width=256, height=256):
         # naming width/height here turns off ComfyUI's own min/max check for them, so check the range too. One
         # linked from another node's output arrives as None (its value exists only when the graph runs).
-        if any(not 64 <= size <= 2048 or size % 8 for size in (width, height) if size is not None):
-            return (f"width and height must be multiples of 8 between 64 and 2048 pixels (got {width}x{height}); "
-                    "DisCo was trained at 256x256.")
-        return True
+        return _size_problem(width, height) or True
 
     def sample(self, model, reference, poses, seed, steps, cfg, scheduler, width, height, fit,
                frames_per_batch, background=None, noise_mode="per_frame", pose_scale=1.0,
                background_scale=1.0, window=DEFAULT_WINDOW, overlap=DEFAULT_OVERLAP, cluster=None):
+        if _size_problem(width, height):  # a width/height linked from another node is known only now
+            raise InputError(_size_problem(width, height))
         if len(poses) == 0:
             raise InputError("The pose sequence is empty: Pose Sequence produced no frames. Check its input.")
         chunks = -(-len(poses) // frames_per_batch)

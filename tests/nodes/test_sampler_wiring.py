@@ -171,6 +171,16 @@ def test_a_width_or_height_linked_from_another_node_passes_validation(pack):
     assert cls.VALIDATE_INPUTS(width=None, height=100) == SIZE_MESSAGE.format(None, 100)
 
 
+@pytest.mark.parametrize("width, height", [(4096, 256), (256, 32), (100, 256)])
+def test_a_linked_size_out_of_range_is_refused_when_the_node_runs(setup, recorded, core, width, height):
+    """A linked width/height skips validation (None there): the node checks the value it gets, with the same
+    message, before any work."""
+    nodes, model, reference, poses, _, _ = setup
+    with pytest.raises(core.InputError) as error:
+        nodes["DisCoSampler"].sample(model, reference, poses, **{**SAMPLE, "width": width, "height": height})
+    assert str(error.value) == SIZE_MESSAGE.format(width, height) and "model" not in recorded
+
+
 def test_seed_widget_has_control_after_generate_and_cfg_rounds_to_a_hundredth(pack):
     """ComfyUI's randomize/fixed widget under the seed, cfg kept to 0.01. Kills: those two options renamed or
     changed."""
