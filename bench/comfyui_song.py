@@ -5,6 +5,7 @@ saved video has every frame and the whole song. Exits 1 when a goal (issue 18) i
   COMFYUI_DIR=/path/to/ComfyUI python bench/comfyui_song.py --seconds 20 60 180   # 1080x1920, 30 fps, with sound
   ... --pack /tmp/disco_before --json > before.json     # another checkout of the pack (a before/after pair)
   ... --baseline before.json                            # also fail when a clip is > 5 % slower per frame
+  ... --video-combine /path/to/ComfyUI-VideoHelperSuite  # VHS's Video Combine instead of Create/Save Video
 
 Each clip runs in a fresh server on the CPU with a temporary base directory (the pack linked into custom_nodes/,
 the parity fixture's tiny model converted into models/disco/); the clip is made by bench/pipeline.py's make_clip.
@@ -100,6 +101,11 @@ def one_clip(args, seconds: float, work: Path) -> dict:
     base = Path(tempfile.mkdtemp(prefix="comfy_base_", dir=args.base_parent))
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / "comfyui-disco").symlink_to(Path(args.pack).resolve(), target_is_directory=True)
+    allowed = ["comfyui-disco"]
+    if args.video_combine:
+        (base / "custom_nodes" / "videohelpersuite").symlink_to(Path(args.video_combine).resolve(),
+                                                                target_is_directory=True)
+        allowed.append("videohelpersuite")
     (base / "models" / "disco").mkdir(parents=True)
     (base / "input").mkdir()
     (base / "input" / clip.name).symlink_to(clip.resolve())  # over the server's 100 MiB upload limit at 180 s
@@ -111,7 +117,7 @@ def one_clip(args, seconds: float, work: Path) -> dict:
     server = subprocess.Popen(
         [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory",
          str(base), "--database-url", "sqlite:///:memory:", "--disable-api-nodes", "--disable-all-custom-nodes",
-         "--whitelist-custom-nodes", "comfyui-disco", "--preview-method", "none"],
+         "--whitelist-custom-nodes", *allowed, "--preview-method", "none"],
         cwd=args.comfyui, stdout=log, stderr=subprocess.STDOUT)
     client = http_client.ComfyClient(f"http://127.0.0.1:{port}", request_timeout=60)
     try:
@@ -129,6 +135,8 @@ def one_clip(args, seconds: float, work: Path) -> dict:
         http_client.set_input(prompt, "Load DisCo Model", "checkpoint", "tiny.safetensors")
         for key, value in (("steps", args.steps), ("width", args.size), ("height", args.size)):
             http_client.set_input(prompt, "DisCo Sampler", key, value)
+        if args.video_combine:
+            use_video_combine(prompt)
         time.sleep(2)
         idle = status(server.pid)
         poll = Poll(server.pid)
@@ -153,6 +161,19 @@ def one_clip(args, seconds: float, work: Path) -> dict:
                 "audio_header_seconds": got.get("audio_header"), "frame_files_while_cached": temp_files}
     finally:
         stop_server(server, log)
+
+
+def use_video_combine(prompt: dict) -> None:
+    """Create Video + Save Video replaced by VideoHelperSuite's Video Combine (h264 mp4 with the song), fed the
+    same frames, frame rate and sound."""
+    create = next(k for k, n in prompt.items() if n["class_type"] == "CreateVideo")
+    save = next(k for k, n in prompt.items() if n["class_type"] == "SaveVideo")
+    inputs = prompt.pop(create)["inputs"]
+    prompt.pop(save)
+    prompt[save] = {"class_type": "VHS_VideoCombine", "_meta": {"title": "Video Combine"}, "inputs": {
+        "images": inputs["images"], "frame_rate": inputs["fps"], "audio": inputs["audio"], "loop_count": 0,
+        "filename_prefix": "disco/dance_vhs", "format": "video/h264-mp4", "pingpong": False, "save_output": True,
+        "pix_fmt": "yuv420p", "crf": 19, "save_metadata": True, "trim_to_audio": False}}
 
 
 def goals(results: list[dict], baseline: list[dict] | None) -> list[str]:
@@ -189,6 +210,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256, help="square output size")
     p.add_argument("--comfyui", default=os.environ.get("COMFYUI_DIR"))
     p.add_argument("--pack", default=str(ROOT), help="checkout of the pack to link into custom_nodes/")
+    p.add_argument("--video-combine", metavar="VHS_DIR",
+                   help="a ComfyUI-VideoHelperSuite checkout: its Video Combine saves the video")
     p.add_argument("--baseline", help="JSON lines of an earlier run (e.g. --pack of the code before)")
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "disco_bench_comfyui"))
     p.add_argument("--base-parent", default=None, help="where the server's base directory (and temp/) goes")
