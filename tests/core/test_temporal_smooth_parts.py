@@ -51,6 +51,16 @@ def test_flow_gray_clips_outliers_at_zero_instead_of_wrapping():
     assert (others == int(128 + 48 / math.sqrt(255))).all()
 
 
+def test_flow_gray_clips_outliers_at_255_instead_of_wrapping():
+    """The mirror case: one white pixel among black ones clips to 255; the black ones read 128 - 48/sqrt(255)."""
+    frame = torch.zeros(16, 16, 3)
+    frame[3, 5] = 1.0
+    g = ts._flow_gray(frame, 1.0)
+    assert g[3, 5] == 255
+    others = np.delete(g.ravel(), 3 * 16 + 5)
+    assert (others == int(128 - 48 / math.sqrt(255))).all()
+
+
 def test_flow_gray_uses_rec601_luma():
     """Red 0.587 and green 0.299 have the same Rec.601 luma (0.299*0.587): the frame is flat grey to the flow."""
     frame = torch.zeros(16, 16, 3)
@@ -300,11 +310,13 @@ def test_strength_zero_and_single_frame_return_the_input_unchanged_in_its_type()
     np.testing.assert_array_equal(temporal_smooth(as_numpy, 0.0), as_numpy)
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("bidirectional", [False, True, None])
 def test_progress_counts_one_or_two_passes(bidirectional):
+    """One pass forwards only; two (forwards and backwards) when bidirectional, which is the default (None here)."""
     calls = []
-    temporal_smooth(_flicker(3, 16, 16), 0.5, bidirectional=bidirectional, on_frame=lambda d, t: calls.append((d, t)))
-    n = 6 if bidirectional else 3
+    options = {} if bidirectional is None else {"bidirectional": bidirectional}
+    temporal_smooth(_flicker(3, 16, 16), 0.5, on_frame=lambda d, t: calls.append((d, t)), **options)
+    n = 3 if bidirectional is False else 6
     assert calls == [(i, n) for i in range(1, n + 1)]
 
 
@@ -318,10 +330,16 @@ def test_buffer_dir_puts_a_torch_result_in_a_file(tmp_path, strength):
     assert torch.equal(out, temporal_smooth(frames, strength))
 
 
-def test_buffer_dir_is_not_used_for_numpy(tmp_path):
-    frames = _flicker(3, 16, 16).numpy()
-    out = temporal_smooth(frames, 0.5, buffer_dir=str(tmp_path))
-    assert isinstance(out, np.ndarray) and list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize("as_numpy", [False, True])
+def test_buffer_dir_is_used_while_smoothing_a_tensor_but_not_numpy(tmp_path, as_numpy):
+    """Seen from the progress callback: a tensor's output file exists during the passes; a numpy clip's output stays
+    in memory (no file in buffer_dir at any point)."""
+    frames = _flicker(3, 16, 16)
+    files = []
+    out = temporal_smooth(frames.numpy() if as_numpy else frames, 0.5, buffer_dir=str(tmp_path),
+                          on_frame=lambda d, t: files.append(len(list(tmp_path.iterdir()))))
+    assert isinstance(out, np.ndarray) == as_numpy
+    assert files == [0 if as_numpy else 1] * 6
 
 
 # ----------------------------------------------------------------------------- metrics
