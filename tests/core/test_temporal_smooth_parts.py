@@ -42,7 +42,7 @@ def test_flow_gray_maps_luma_to_128_plus_48_std():
 
 def test_flow_gray_clips_outliers_at_zero_instead_of_wrapping():
     """One black pixel among white ones is ~16 std below the mean: it clips to 0 (not wraps round uint8); the
-    white ones sit 1/sqrt(255) std above it: 128 + 48/sqrt(255) = 131.0 -> 131."""
+    white ones sit 1/sqrt(255) std above the mean: 128 + 48/sqrt(255) = 131.0 -> 131."""
     frame = torch.ones(16, 16, 3)
     frame[3, 5] = 0.0
     g = ts._flow_gray(frame, 1.0)
