@@ -43,7 +43,7 @@ MODULES = {
         "tests/core/test_fast_sampling.py::test_windowed_temporal_sampler_gives_the_official_order_frames_exactly"],
     "disco_core/sampling/window_poses.py": ["tests/core/test_window_poses.py", WINDOWS],
     "disco_core/sampling/animate_temporal.py": [WINDOWS, "tests/core/test_animate_cli_temporal.py"],
-    "disco_core/smoothing/temporal_smooth.py": ["tests/core/test_temporal_smooth.py",
+    "disco_core/smoothing/temporal_smooth.py": ["tests/core/test_temporal_smooth.py", "tests/core/test_temporal_smooth_parts.py",
                                                 f"{NODE_WIDGETS}::test_temporal_smooth_widget_changes_the_frames"],
     "disco_core/sampling/steps.py": ["tests/core/test_sampling.py", "tests/core/test_parity.py::test_parity_with_official_outputs",
                                      f"{NODE_WIDGETS}::test_every_scheduler_gives_its_own_frames"],
