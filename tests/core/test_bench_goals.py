@@ -76,3 +76,44 @@ def test_activation_memory_bench_exits_1_outside_one_to_two_times_the_peak(monke
             for (b, s, c), p in peaks.items()]
     monkeypatch.setattr(memory, "measure", lambda args: rows)
     assert memory.main(["unused.safetensors", "--dtype", "fp32"]) == exit_code
+
+
+def song_result(seconds: float, anon_mib: float, vmrss_mib: float = 1700.0, per_frame: float = 0.2,
+                frames: int | None = None, sound: float | None = None) -> dict:
+    """One clip's result as bench/comfyui_song.py prints it (30 fps, the song as long as the clip)."""
+    made = int(round(seconds * 30))
+    return {"seconds": seconds, "frames": made, "clip": f"{seconds:g} s", "anon_shmem_growth_mib": anon_mib,
+            "vmrss_growth_mib": vmrss_mib, "seconds_per_frame": per_frame,
+            "video": [made if frames is None else frames, 30.0], "audio": [seconds if sound is None else sound, 48000]}
+
+
+@pytest.mark.parametrize("results,baseline,missed", [
+    ([song_result(20, 846), song_result(60, 803), song_result(180, 771)], None, []),  # bench/RESULTS.md
+    ([song_result(180, 2049)], None, ["growth at 180 s is 2049 MiB"]),
+    ([song_result(20, 400), song_result(60, 801)], None, ["401 MiB more at 60 s"]),
+    ([song_result(20, 400), song_result(60, 800)], None, []),
+    ([song_result(20, 800, vmrss_mib=2900)], None, ["VmRSS growth at 20 s is 2900 MiB"]),
+    ([song_result(20, 800, frames=599)], None, ["599 frames"]),
+    ([song_result(20, 800, sound=19.85)], None, ["19.85"]),
+    ([song_result(20, 800, per_frame=0.2101)], [song_result(20, 800, per_frame=0.2)], ["0.2101 s/frame"]),
+    ([song_result(20, 800, per_frame=0.2099)], [song_result(20, 800, per_frame=0.2)], []),
+], ids=["recorded", "anon-180s", "60s-over-20s", "60s-at-limit", "vmrss-20s", "frame-lost", "sound-short",
+        "slower", "within-5%"])
+def test_song_bench_names_each_missed_goal(results, baseline, missed):
+    got = bench("comfyui_song").goals(results, baseline)
+    assert len(got) == len(missed) and all(m in g for m, g in zip(missed, got)), got
+
+
+def test_song_bench_video_combine_takes_create_videos_frames_rate_and_sound():
+    """--video-combine: Create Video + Save Video become one VHS Video Combine fed the same three links."""
+    import json
+
+    prompt = json.loads((ROOT / "workflows" / "api" / "dance_basic.json").read_text())
+    create = next(n for n in prompt.values() if n["class_type"] == "CreateVideo")["inputs"]
+    bench("comfyui_song").use_video_combine(prompt)
+    kinds = [n["class_type"] for n in prompt.values()]
+    assert "CreateVideo" not in kinds and "SaveVideo" not in kinds and kinds.count("VHS_VideoCombine") == 1
+    combine = next(n for n in prompt.values() if n["class_type"] == "VHS_VideoCombine")["inputs"]
+    assert (combine["images"], combine["frame_rate"], combine["audio"]) == \
+        (create["images"], create["fps"], create["audio"])
+    assert combine["format"] == "video/h264-mp4" and combine["save_output"] is True
