@@ -38,7 +38,9 @@ MODULES = {
         "test_overlapping_predictions_are_fused_with_the_weights", "test_multi_window_fusion_matches_a_reference_loop",
         "test_running_several_windows_at_once_changes_nothing", "test_the_model_always_sees_full_windows",
         "test_progress_counts_window_steps_and_cancel_stops_between_them",
-        "test_segments_of_windows_fuse_bit_equal_to_one_process")] + [
+        "test_segments_of_windows_fuse_bit_equal_to_one_process", "test_a_background_per_frame_reaches_each_window",
+        "test_one_window_with_a_stochastic_scheduler_is_the_plain_scheduler_loop",
+        "test_a_bf16_model_samples_windows_in_bf16")] + [
         "tests/core/test_temporal_model.py::test_check_parity_passes_on_the_temporal_fixture",
         "tests/core/test_fast_sampling.py::test_windowed_temporal_sampler_gives_the_official_order_frames_exactly"],
     "disco_core/sampling/window_poses.py": ["tests/core/test_window_poses.py", WINDOWS],

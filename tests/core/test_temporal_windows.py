@@ -342,3 +342,60 @@ def test_guidance_one_runs_the_windows_without_the_unconditional_half(temporal_m
     torch.testing.assert_close(off, no_uncond, rtol=0, atol=0)
     assert off.shape == x["latents"].shape and torch.isfinite(off).all()
     assert (off - _denoise(temporal_model, x, plan, steps=2)).abs().mean() > 1e-3   # CFG 2.0 differs
+
+
+def test_a_background_per_frame_reaches_each_window(temporal_model):
+    """A background latent per frame (a moving camera): with windows that do not overlap, each window of the
+    fused run equals that window sampled alone with its own frames' backgrounds, and differs from a run that
+    gives every frame the first background."""
+    x = _inputs(8, seed=7)
+    x["background"] = torch.randn(8, 4, 8, 8, generator=torch.Generator().manual_seed(8))
+    fused = _denoise(temporal_model, x, plan_windows(8, 4, 0))
+    for start in (0, 4):
+        frames = list(range(start, start + 4))
+        alone = _denoise(temporal_model, {**x, "background": x["background"][frames]}, plan_windows(4, 4, 0),
+                         frames=frames)
+        torch.testing.assert_close(fused[frames], alone, rtol=0, atol=1e-6)
+    shared = _denoise(temporal_model, {**x, "background": x["background"][:1]}, plan_windows(8, 4, 0))
+    assert (fused[4:] - shared[4:]).abs().mean() > 1e-3
+
+
+def test_one_window_with_a_stochastic_scheduler_is_the_plain_scheduler_loop(temporal_model):
+    """Euler ancestral (initial sigma > 1, scaled model input, fresh noise each step from the generator): a
+    video exactly one window long equals the diffusers loop written out here."""
+    from disco_core.sampling.steps import predict_noise
+
+    x = _inputs(4, seed=9)
+    scheduler = make_scheduler("euler_ancestral", temporal_model.config.scheduler)
+    got = denoise_windows(temporal_model, x["latents"], plan_windows(4, 4, 0), tokens=x["tokens"],
+                          uncond=x["uncond"], pose_for=lambda f: x["poses"][f], background=x["background"],
+                          scheduler=scheduler, num_inference_steps=3, guidance_scale=2.0,
+                          generator=torch.Generator().manual_seed(11))
+    reference = make_scheduler("euler_ancestral", temporal_model.config.scheduler)
+    reference.set_timesteps(3)
+    assert reference.init_noise_sigma > 1
+    generator = torch.Generator().manual_seed(11)
+    latents = x["latents"] * reference.init_noise_sigma
+    context = torch.cat([x["uncond"].expand(4, -1, -1), x["tokens"].expand(4, -1, -1)])
+    pose, background = torch.cat([x["poses"]] * 2), torch.cat([x["background"].expand(4, -1, -1, -1)] * 2)
+    with torch.no_grad():
+        for t in reference.timesteps:
+            scaled = reference.scale_model_input(latents, t)
+            with temporal_model.frames(4):
+                eps = predict_noise(temporal_model, torch.cat([scaled, scaled]), t, context, pose, background,
+                                    1.0, 1.0)
+            uncond, cond = eps.chunk(2)
+            latents = reference.step(uncond + 2.0 * (cond - uncond), t, latents, generator=generator).prev_sample
+    torch.testing.assert_close(got, latents, rtol=0, atol=1e-5)
+
+
+def test_a_bf16_model_samples_windows_in_bf16(temporal_checkpoint):
+    """The latents and every condition are cast to the model's dtype (a bf16 model on the CPU): the result is
+    bf16 and close to the fp32 run."""
+    from disco_core import load_model
+
+    x = _inputs(6, seed=4)
+    fp32 = _denoise(load_model(temporal_checkpoint), x, plan_windows(6, 4, 2))
+    bf16 = _denoise(load_model(temporal_checkpoint, dtype=torch.bfloat16), x, plan_windows(6, 4, 2))
+    assert bf16.dtype == torch.bfloat16
+    assert (bf16.float() - fp32).abs().mean() < 0.02 * fp32.abs().mean()
