@@ -146,6 +146,20 @@ def test_sheets_are_whole_rows_of_whole_frames_and_extra_frames_are_left_out(pre
                                    atol=3)
 
 
+def test_the_last_sheet_is_only_as_large_as_its_frames(previews, tmp_path, monkeypatch):
+    """Frames of 100x100 on sheets of at most 400 px (4 columns x 4 rows): 11 frames make one sheet of 3 rows;
+    20 frames a full sheet and a second of the 4 left in one row (not a mostly blank 400x400)."""
+    monkeypatch.setattr(previews, "SHEET_MAX_SIDE", 400)
+    sizes = []
+    for count in (11, 20):
+        layout = previews.write_sheets(flat_chunks(np.zeros((count, 3)), (100, 100), 8), count, (100, 100), "s",
+                                       folder=tmp_path)
+        for sheet in layout["sheets"]:
+            with Image.open(tmp_path / sheet["subfolder"] / sheet["filename"]) as im:
+                sizes.append(im.size)
+    assert sizes == [(400, 300), (400, 400), (400, 100)]
+
+
 def test_frames_wider_or_taller_than_half_a_sheet_get_one_per_sheet(previews, tmp_path):
     layout = previews.write_sheets(flat_chunks(np.zeros((3, 3)), (1500, 1100), 3), 3, (1500, 1100), "big",
                                    folder=tmp_path)
@@ -153,9 +167,9 @@ def test_frames_wider_or_taller_than_half_a_sheet_get_one_per_sheet(previews, tm
 
 
 def test_no_frames_or_too_few_frames_are_refused_one_frame_is_a_preview(previews, tmp_path):
-    with pytest.raises(ValueError, match="no frames to preview"):
+    with pytest.raises(ValueError, match="^no frames to preview$"):
         previews.write_sheets([], 0, (32, 32), "none", folder=tmp_path)
-    with pytest.raises(ValueError, match="expected 5 frames, got 3"):
+    with pytest.raises(ValueError, match="^preview expected 5 frames, got 3$"):
         previews.write_sheets(flat_chunks(np.zeros((3, 3)), (32, 32), 3), 5, (32, 32), "few", folder=tmp_path)
     one = previews.write_sheets(flat_chunks(np.zeros((1, 3)), (32, 32), 1), 1, (32, 32), "one", folder=tmp_path)
     assert one["frames"] == 1 and len(one["sheets"]) == 1
