@@ -265,7 +265,7 @@ def test_every_scheduler_gives_its_own_frames(pack, sample):
 
 
 def test_every_fit_gives_its_own_frames(sample):
-    crop, pad, official = (sample(fit=f, height=48) for f in ("crop", "pad", "official"))  # square: crop = official
+    crop, pad, official = (sample(fit=f, width=96) for f in ("crop", "pad", "official"))  # square: crop = official
     assert not same(crop, pad) and not same(crop, official) and not same(pad, official)
 
 
@@ -280,7 +280,7 @@ def test_temporal_window_and_overlap_change_the_frames(nodes, load, photo, photo
     reference = nodes["DisCoDisentangleImage"].disentangle(photo, photo_mask)[0]
     poses = nodes["DisCoPoseSequence"].build(**POSE_BASE, pose_images=skeleton_images(7, POSE_CANVAS))[0]
     run = lambda window, overlap: torch.as_tensor(nodes["DisCoSampler"].sample(
-        model, reference, poses, window=window, overlap=overlap, **{**SAMPLE, "width": 32, "height": 32,
+        model, reference, poses, window=window, overlap=overlap, **{**SAMPLE, "width": 64, "height": 64,
                                                                      "frames_per_batch": 8})[0])
     base = run(4, 2)  # windows at 0, 2, 3
     assert not same(base, run(3, 2))  # 0, 1, 2, 3, 4
