@@ -4,9 +4,12 @@ anonymous + shared memory (RssAnon + RssShmem in /proc/self/status) still held w
 
 In memory, every extra frame costs two frames (the sampler's and the smoothed one: 2 x 0.75 MiB); in files
 (disco_core/media/frame_file.py) their pages are page cache the kernel can write back. The test allows less than one
-frame per extra frame. glibc is held to two malloc arenas, as in test_memory_shape.py (per-thread arenas move
-the figures by tens of MiB from run to run). Measured (loaded machine): -38.9 MiB for the 96 extra frames
-(limit 72 MiB). Mutation seen failing: buffer_dir not passed by the sampler node (+114.5 MiB).
+frame per extra frame: half of one (a regression that keeps one of the two outputs in memory adds a whole one,
+and the noise is absolute, so a larger N separates the two further). glibc is held to two malloc arenas, as in test_memory_shape.py (per-thread arenas move
+the figures by tens of MiB from run to run). Measured with N = 32 (loaded machine): -38.9, +12.7 and +40.3 MiB
+for the 96 extra frames (then limit 72 MiB, one frame each), and once over it while two other test runs shared the 2
+cores; with buffer_dir not passed by the sampler node +114.5 MiB. At N = 64: +57.0 MiB for 192 frames, the
+mutation +152.2 MiB (one frame each would be 144 MiB: too close), hence N = 96 and half a frame.
 """
 import json
 import os
@@ -15,7 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-N = 32
+N = 96  # 288 extra frames: the tens of MiB of noise seen under load stay well apart from the limit
 SIZE = 256
 FRAME_MIB = SIZE * SIZE * 3 * 4 / 2 ** 20
 
@@ -73,8 +76,8 @@ def test_anonymous_memory_does_not_follow_the_number_of_frames(models_dir, tmp_p
     extra = 3 * N
     growth = long["growth_mib"] - short["growth_mib"]
     print(f"RssAnon+RssShmem growth: {short['growth_mib']:.1f} MiB at {N} frames, {long['growth_mib']:.1f} MiB at "
-          f"{4 * N}; {growth:.1f} MiB for {extra} extra frames (limit {extra * FRAME_MIB:.1f} MiB)")
-    assert growth < extra * FRAME_MIB, (growth, extra * FRAME_MIB, short, long)
+          f"{4 * N}; {growth:.1f} MiB for {extra} extra frames (limit {extra * FRAME_MIB / 2:.1f} MiB)")
+    assert growth < extra * FRAME_MIB / 2, (growth, extra * FRAME_MIB / 2, short, long)
     assert not list((tmp_path / "b").rglob("frames_*"))  # the child's files went with it
 
 
