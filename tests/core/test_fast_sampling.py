@@ -189,8 +189,9 @@ def _run_counted(fx, model, **kw):
 
 
 @pytest.mark.parametrize("windows_per_batch,cache_mb,embedding_calls", [(1, 64, 3 + 1), (2, 64, 2 + 2),
-                                                                        (2, 0, 2 * 2 * 4)],
-                         ids=["window-per-batch", "two-windows-per-batch", "embeddings-past-budget"])
+                                                                        (2, 0, 2 * 2 * 4), (1, "one", 6 + 3 * 5)],
+                         ids=["window-per-batch", "two-windows-per-batch", "embeddings-past-budget",
+                              "budget-of-one-embedding"])
 def test_windowed_temporal_sampler_gives_the_official_order_frames_exactly(
         temporal_fixture, temporal_model, windows_per_batch, cache_mb, embedding_calls):
     """The temporal parity fixture (4 frames, CFG 2.5, 4 DDIM steps) in windows of 2 overlapping by 1 (3 windows,
@@ -199,6 +200,8 @@ def test_windowed_temporal_sampler_gives_the_official_order_frames_exactly(
     Embedding calls: one pose embedding per batch of windows and one background embedding per batch size (one
     background image) for the whole run, instead of 2 per batch and step; past the cache budget, 2 per batch and
     step (each over one CFG half). K/V: projected once per run instead of once per batch and step.
+    A budget of exactly one pose embedding (given in MiB) keeps the first batch's pose embedding only: 6 calls
+    at the first step, then 5 per step.
     Mutations seen failing: every batch given the first batch's pose embedding (key `(name, 0)` in
     `_conditioning`), the CFG groups' K/V swapped (`self.key.flip(0)`), and merging a group's frames into one
     query (the earlier processor: equal only to ~7e-7 relative on this model)."""
@@ -206,6 +209,11 @@ def test_windowed_temporal_sampler_gives_the_official_order_frames_exactly(
     plan = plan_windows(4, window=2, overlap=1)
     assert plan.starts == (0, 1, 2)
     kw = dict(plan=plan, windows_per_batch=windows_per_batch)
+    if cache_mb == "one":
+        poses = temporal_fixture.inputs["cond_img_seq"][0].transpose(0, 1)[:2]
+        with torch.no_grad():
+            one = temporal_model.pose_controlnet.controlnet_cond_embedding(poses)
+        cache_mb = one.numel() * one.element_size() / 2**20
     plain, plain_embeddings, plain_keys = _run_counted(temporal_fixture, temporal_model, speed=OFFICIAL_ORDER, **kw)
     fast, fast_embeddings, fast_keys = _run_counted(temporal_fixture, temporal_model, embedding_cache_mb=cache_mb,
                                                     **kw)

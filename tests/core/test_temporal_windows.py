@@ -57,6 +57,8 @@ HAND_WEIGHTS = {
     (28, 16, 4): [[1] * 12 + [.8, .6, .4, .2], [.2, .4, .6, .8] + [1] * 12],
     (8, 4, 2): [[1, 1, 2 / 3, 1 / 3], [1 / 3, 2 / 3, 2 / 3, 1 / 3], [1 / 3, 2 / 3, 1, 1]],
     (11, 4, 1): [[1, 1, 1, .5], [.5, 1, 1, .5], [.5, .75, .5, .25], [.25, .5, .75, 1]],  # last moved back
+    # overlap 3 of 4: a frame is in up to four windows and its weights sum to 1.5, so fusing must divide
+    (9, 4, 3): [[1, .75, .5, .25]] + [[.25, .5, .5, .25]] * 4 + [[.25, .5, .75, 1]],
 }
 
 
@@ -117,14 +119,15 @@ def test_overlapping_predictions_are_fused_with_the_weights(temporal_model):
     assert (a[2:] - b[:2]).abs().max() > 1e-2          # the windows really disagree there
 
 
-@pytest.mark.parametrize("frames,window,overlap", [(8, 4, 2), (11, 4, 1)])
+@pytest.mark.parametrize("frames,window,overlap", [(8, 4, 2), (11, 4, 1), (9, 4, 3)])
 def test_multi_window_fusion_matches_a_reference_loop(temporal_model, frames, window, overlap):
-    """Three and four windows (the last one moved back): the fused one-step result equals this test's own
-    loop, which samples each window alone and blends the results frame by frame with the hand-written
-    weights (one DDIM step is linear in the noise prediction, so blending results = blending predictions)."""
+    """Three, four and six windows (the last one moved back; weights summing to more than 1): the fused
+    one-step result equals this test's own loop, which samples each window alone and blends the results frame
+    by frame with the hand-written weights, divided by their sum (one DDIM step is linear in the noise
+    prediction, so blending results = blending predictions)."""
     x = _inputs(frames, seed=2)
     fused = _denoise(temporal_model, x, plan_windows(frames, window, overlap))
-    starts = [0, 2, 4] if frames == 8 else [0, 3, 6, 7]
+    starts = {8: [0, 2, 4], 11: [0, 3, 6, 7], 9: [0, 1, 2, 3, 4, 5]}[frames]
     total = torch.zeros_like(fused)
     norm = torch.zeros(frames)
     for start, weights in zip(starts, HAND_WEIGHTS[frames, window, overlap]):
@@ -200,7 +203,12 @@ def test_progress_counts_window_steps_and_cancel_stops_between_them(temporal_mod
     with pytest.raises(Cancelled, match="^sampling was cancelled$"):
         animate(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=4,
                 should_cancel=lambda: calls.append(1) or len(calls) > 4, **FAST)
-    assert len(calls) == 5
+    assert len(calls) == 5     # asked before each step and each batch: step 0 = 4 asks, cancelled at step 1
+    calls.clear()
+    with pytest.raises(Cancelled, match="^sampling was cancelled$"):   # between two batches of one step
+        animate(temporal_model, ref, mask, poses, window=4, overlap=1, frames_per_batch=4,
+                should_cancel=lambda: calls.append(1) or len(calls) > 2, **FAST)
+    assert len(calls) == 3
 
 
 class LazyPoses:
@@ -367,15 +375,17 @@ def test_one_window_with_a_stochastic_scheduler_is_the_plain_scheduler_loop(temp
 
     x = _inputs(4, seed=9)
     scheduler = make_scheduler("euler_ancestral", temporal_model.config.scheduler)
+    seen = []
     got = denoise_windows(temporal_model, x["latents"], plan_windows(4, 4, 0), tokens=x["tokens"],
                           uncond=x["uncond"], pose_for=lambda f: x["poses"][f], background=x["background"],
                           scheduler=scheduler, num_inference_steps=3, guidance_scale=2.0,
-                          generator=torch.Generator().manual_seed(11))
+                          generator=torch.Generator().manual_seed(11), on_step=seen.append)
     reference = make_scheduler("euler_ancestral", temporal_model.config.scheduler)
     reference.set_timesteps(3)
     assert reference.init_noise_sigma > 1
     generator = torch.Generator().manual_seed(11)
     latents = x["latents"] * reference.init_noise_sigma
+    steps = []
     context = torch.cat([x["uncond"].expand(4, -1, -1), x["tokens"].expand(4, -1, -1)])
     pose, background = torch.cat([x["poses"]] * 2), torch.cat([x["background"].expand(4, -1, -1, -1)] * 2)
     with torch.no_grad():
@@ -385,8 +395,16 @@ def test_one_window_with_a_stochastic_scheduler_is_the_plain_scheduler_loop(temp
                 eps = predict_noise(temporal_model, torch.cat([scaled, scaled]), t, context, pose, background,
                                     1.0, 1.0)
             uncond, cond = eps.chunk(2)
-            latents = reference.step(uncond + 2.0 * (cond - uncond), t, latents, generator=generator).prev_sample
+            out = reference.step(uncond + 2.0 * (cond - uncond), t, latents, generator=generator)
+            latents = out.prev_sample
+            steps.append((latents, out.pred_original_sample))
     torch.testing.assert_close(got, latents, rtol=0, atol=1e-5)
+    # progress after each step (what previews show): that step's latents and clean estimate of the window
+    assert [(i.step, i.num_steps, i.chunk, i.num_chunks, i.frames, i.done, i.total) for i in seen] == [
+        (s, 3, 0, 1, range(0, 4), s + 1, 3) for s in range(3)]
+    for info, (latents_i, x0_i) in zip(seen, steps):
+        torch.testing.assert_close(info.latents, latents_i, rtol=0, atol=1e-5)
+        torch.testing.assert_close(info.x0, x0_i, rtol=0, atol=1e-5)
 
 
 def test_a_bf16_model_samples_windows_in_bf16(temporal_checkpoint):
@@ -399,3 +417,42 @@ def test_a_bf16_model_samples_windows_in_bf16(temporal_checkpoint):
     bf16 = _denoise(load_model(temporal_checkpoint, dtype=torch.bfloat16), x, plan_windows(6, 4, 2))
     assert bf16.dtype == torch.bfloat16
     assert (bf16.float() - fp32).abs().mean() < 0.02 * fp32.abs().mean()
+
+
+def test_a_segment_keeps_apart_only_the_frames_earlier_batches_cover(temporal_model):
+    """What a cluster worker sends back (`SegmentEps`): from the first batch on, every frame is in the summed
+    body and nothing is sent apart; from a later batch, exactly the frames an earlier batch also covers are
+    sent apart (one entry per batch that has any), and the body starts at the first frame no earlier batch
+    covers. Windows at 0, 3, 6 (window 4, overlap 1), one per batch: batch 1 shares frame 3, batch 2 frame 6."""
+    from disco_core.sampling.windowed import WindowJob, WindowPredictor, window_batches
+    x = _inputs(10, seed=6)
+    plan = plan_windows(10, 4, 1)
+    job = WindowJob(plan, window_batches(plan, 1), x["tokens"], x["uncond"], lambda f: x["poses"][f],
+                    x["background"], 2.0)
+    t = make_scheduler("ddim", temporal_model.config.scheduler).timesteps[0]
+    with WindowPredictor(temporal_model, job) as predictor:
+        whole = predictor.predict(t, x["latents"], 0, [0, 1, 2])
+        later = predictor.predict(t, x["latents"][3:].clone(), 3, [1, 2])
+    assert (whole.start, whole.body.shape[0], whole.head) == (0, 10, [])
+    assert later.start == 4 and later.body.shape[0] == 6
+    assert [index.tolist() for index, _ in later.head] == [[3]]
+    # the frame sent apart carries batch 1's weighted prediction: the whole run's body minus window 0's share
+    window0 = predictor.predict(t, x["latents"], 0, [0])
+    torch.testing.assert_close(later.head[0][1], whole.body[3:4] - window0.body[3:4], rtol=0, atol=1e-5)
+
+
+def test_the_parity_trace_records_the_first_batch_of_the_first_step_only(temporal_model):
+    """`trace` (the parity fixtures' names): the step-0 UNet input is the first batch's (CFG doubled) and is
+    recorded once, not once per batch; every step's fused noise prediction is recorded."""
+    x = _inputs(8, seed=4)
+    names, values = [], {}
+
+    def trace(name, value):
+        names.append(name)
+        values.setdefault(name, value.clone())
+
+    _denoise(temporal_model, x, plan_windows(8, 4, 0), steps=2, trace=trace)
+    assert names.count("unet_input_step0") == 1
+    assert torch.equal(values["unet_input_step0"], torch.cat([x["latents"][:4]] * 2))   # DDIM: input = latents
+    assert names.count("step0_noise_pred") == 1 and names.count("step1_noise_pred") == 1
+    assert values["step0_noise_pred"].shape == x["latents"].shape
