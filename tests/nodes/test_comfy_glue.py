@@ -9,7 +9,14 @@ Mutations seen failing (applied by hand, each then reverted): `p.suffix.lower()`
 `parts[0] != PERSONAL_FOLDER` as `==`; `found[:10]` as `found[:11]`; `".." in parts` as `not in`; `resolve_dtype`
 'auto' giving fp16 on every device; `update_absolute(done, new_total)` without `new_total`; `image_rgb`
 `<= 2` as `< 2` (grey+alpha kept as two channels); `to_image` `min() >= 0` as `> 0` (a copy of in-range frames);
-`mode="bilinear"` as `"nearest"`; `wave[0]` as `wave[-1]`; `force_full_load=True` dropped.
+`mode="bilinear"` as `"nearest"`; `wave[0]` as `wave[-1]`; `force_full_load=True` dropped; `cls.__module__ =
+"builtins"` skipped; `total // 20` as `// 10` or `/ 20`; the progress text sent without a node id; the whole latent
+batch previewed (`x0[:1]` dropped); and the survivors of the first mutmut run: a [C,S] waveform cut to its first
+channel, `bchw_to_image` testing `shape[2]` or expanding with `+1`, `image_to_bchw`'s default name, and
+`getattr(..., None)` without its default for a step report without `preview` and a torch without `backends.mps`.
+Kept (equivalent): in `mask_to_b1hw`, `shape[+2:]`/`[-3:]` on the 4-D mask (the second only resizes to the same
+size, an identity) and `align_corners=None` or dropped (False); `progress` asking for a previewer outside ComfyUI
+(`preview_method()` is 'none' there, so it is None).
 """
 from __future__ import annotations
 
@@ -367,6 +374,8 @@ def test_torch_device_outside_comfyui(outside, monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert outside.torch_device() == torch.device("cpu")
     assert outside.offload_device() == torch.device("cpu")
+    monkeypatch.setattr(torch, "backends", types.SimpleNamespace())  # an older torch without Apple's backend
+    assert outside.torch_device() == torch.device("cpu")
 
 
 def test_torch_device_inside_comfyui_is_comfyuis(glue, comfyui):
@@ -513,16 +522,17 @@ def test_progress_bar_updates_with_the_cores_preview(glue, comfyui):
     preview = torch.tensor([[[0.0, 0.5, 1.0], [2.0, -1.0, 0.2]]])  # [H=1, W=2, 3], out of range clamped
     on_step(step_info(1, 6, preview=preview))
     on_step(step_info(2, 6))
-    assert comfyui.calls == ["interrupt check", "interrupt check"]
-    (v1, t1, p1), (v2, t2, p2) = bar.updates
-    assert (v1, t1, v2, t2, p2) == (1, 6, 2, 6, None)
+    on_step(types.SimpleNamespace(done=3, total=6, x0=None, latents=None))  # a report without a preview field
+    assert comfyui.calls == ["interrupt check"] * 3
+    (v1, t1, p1), (v2, t2, p2), (v3, t3, p3) = bar.updates
+    assert (v1, t1, v2, t2, p2, v3, t3, p3) == (1, 6, 2, 6, None, 3, 6, None)
     fmt, image, size = p1
     assert (fmt, size, image.mode, image.size) == ("JPEG", 512, "RGB", (2, 1))
     assert np.asarray(image).tolist() == [[[0, 128, 255], [255, 0, 51]]]
     comfyui.interrupted = True
     with pytest.raises(Interrupted):
-        on_step(step_info(3, 6))
-    assert len(bar.updates) == 2
+        on_step(step_info(4, 6))
+    assert len(bar.updates) == 3
 
 
 def test_progress_previews_project_x0_else_the_latents(glue, comfyui):
@@ -606,6 +616,16 @@ def test_training_progress_shows_loss_text_and_a_curve_every_twentieth(glue, com
     with pytest.raises(Interrupted):
         on_step(report(41, 40, 0.1))
     assert len(bar.updates) == 5
+
+
+def test_training_progress_previews_at_whole_step_intervals(glue, comfyui, monkeypatch, pack):
+    plot = importlib.import_module(pack.__name__.rsplit(".", 1)[0] + ".disco_core.training.plot")
+    monkeypatch.setattr(plot, "loss_curve_image", lambda losses, total: np.zeros((2, 2, 3), np.uint8))
+    on_step = glue.training_progress(50, "2")
+    for step in range(1, 51):
+        on_step(report(step, 50, 0.5))
+    previewed = [u[0] for u in FakeBar.made[0].updates if u[2] is not None]
+    assert previewed == list(range(2, 51, 2))  # 50 // 20 = every 2nd step
 
 
 def test_training_progress_of_a_short_run_previews_every_step(glue, comfyui, monkeypatch, pack):
@@ -696,6 +716,8 @@ def test_image_to_bchw(glue, errors):
     torch.testing.assert_close(out[0, :, 0, :], torch.tensor([[0.1, 0.4], [0.2, 0.5], [0.3, 0.6]]))
     with pytest.raises(errors.InputError, match="^'pose_images' has 6 channels"):
         glue.image_to_bchw(torch.zeros(1, 2, 2, 6), "pose_images")
+    with pytest.raises(errors.InputError, match="^'image' has 6 channels"):
+        glue.image_to_bchw(torch.zeros(1, 2, 2, 6))
 
 
 def test_mask_to_b1hw_shapes(glue, errors):
@@ -729,8 +751,12 @@ def test_bchw_to_image(glue):
     out = glue.bchw_to_image(x)
     assert out.shape == (1, 1, 2, 3) and out.dtype == torch.float32 and out.is_contiguous()
     torch.testing.assert_close(out, torch.tensor([[[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]]]))
-    grey = glue.bchw_to_image(torch.tensor([[[[0.25, 0.75]]]]))  # [1,1,1,2]
-    assert grey.tolist() == [[[[0.25] * 3, [0.75] * 3]]] and grey.is_contiguous()
+    grey = glue.bchw_to_image(torch.tensor([[[[0.25, 0.75], [0.5, 0.0]]], [[[1.0, 0.125], [0.0, 0.5]]]]))
+    assert grey.shape == (2, 2, 2, 3) and grey.is_contiguous()  # [2,1,2,2] -> every pixel's grey in R, G and B
+    assert grey.tolist() == [[[[0.25] * 3, [0.75] * 3], [[0.5] * 3, [0.0] * 3]],
+                             [[[1.0] * 3, [0.125] * 3], [[0.0] * 3, [0.5] * 3]]]
+    one_row = torch.rand(3, 3, 1, 4)  # a colour image one pixel high stays colour
+    assert torch.equal(glue.bchw_to_image(one_row), one_row.permute(0, 2, 3, 1))
 
 
 def test_to_image_from_uint8_and_numpy(glue):
@@ -811,8 +837,9 @@ def test_audio_from_comfy(glue, Audio):
     assert isinstance(audio, Audio) and audio.sample_rate == 44100 and type(audio.sample_rate) is int
     assert audio.samples.dtype == np.float32
     np.testing.assert_allclose(audio.samples, [[0.1, 0.2], [0.3, 0.4]], rtol=1e-6)
-    mono = glue.audio_from_comfy({"waveform": torch.tensor([[0.5, -0.5, 0.25]]), "sample_rate": 8000})
-    assert mono.samples.tolist() == [[0.5, -0.5, 0.25]] and mono.sample_rate == 8000
+    unbatched = glue.audio_from_comfy({"waveform": torch.tensor([[0.5, -0.5, 0.25], [1.0, 0.0, -1.0]]),
+                                       "sample_rate": 8000})  # [channels, samples]: both channels kept
+    assert unbatched.samples.tolist() == [[0.5, -0.5, 0.25], [1.0, 0.0, -1.0]] and unbatched.sample_rate == 8000
 
 
 def test_audio_from_comfy_errors_name_the_input(glue, errors):
