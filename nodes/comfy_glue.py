@@ -88,19 +88,24 @@ def annotator_folder() -> str:
     return os.path.join(model_folders()[0], "annotators")
 
 
+def _is_checkpoint_name(name: str) -> bool:
+    """False for personalisations (personal/...) and the pose detectors' weights (annotators/, any depth)."""
+    parts = name.replace("\\", "/").split("/")
+    return parts[0] != PERSONAL_FOLDER and "annotators" not in parts
+
+
 def list_checkpoints() -> list[str]:
-    """Checkpoint file names (relative to their model folder), sorted; personalisations (personal/) excluded."""
+    """Checkpoint file names (relative to their model folder), sorted; personalisations (personal/) and the
+    pose detectors' weights (annotators/) excluded."""
     if IN_COMFYUI:
-        return [n for n in folder_paths.get_filename_list(MODEL_FOLDER)
-                if not n.replace("\\", "/").startswith(PERSONAL_FOLDER + "/")]
+        return [n for n in folder_paths.get_filename_list(MODEL_FOLDER) if _is_checkpoint_name(n)]
     names = set()
     for folder in model_folders():
         root = Path(folder)
         if root.is_dir():
             names.update(p.relative_to(root).as_posix() for p in root.rglob("*")
                          if p.is_file() and p.suffix.lower() in CHECKPOINT_EXTENSIONS
-                         and "annotators" not in p.relative_to(root).parts
-                         and p.relative_to(root).parts[0] != PERSONAL_FOLDER)
+                         and _is_checkpoint_name(p.relative_to(root).as_posix()))
     return sorted(names)
 
 

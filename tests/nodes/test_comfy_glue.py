@@ -234,8 +234,10 @@ def test_list_checkpoints_outside_comfyui(outside, monkeypatch, tmp_path):
 
 def test_list_checkpoints_inside_comfyui_leaves_out_personalisations(glue, comfyui):
     comfyui.filenames = ["z.safetensors", "personal/me.safetensors", "personal\\win.safetensors", "a.pt",
-                         "personalised.safetensors", "sub/personal/x.pt"]
-    assert glue.list_checkpoints() == ["z.safetensors", "a.pt", "personalised.safetensors", "sub/personal/x.pt"]
+                         "personalised.safetensors", "sub/personal/x.pt", "annotators/body_pose_model.pth",
+                         "annotators\\dw-ll_ucoco_384.pth", "sub/annotators/x.pt", "annotators_old.pt"]
+    assert glue.list_checkpoints() == ["z.safetensors", "a.pt", "personalised.safetensors", "sub/personal/x.pt",
+                                       "annotators_old.pt"]  # the pose detectors' weights are no checkpoints
     assert comfyui.calls == [("get_filename_list", "disco")]
 
 
