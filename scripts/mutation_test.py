@@ -68,7 +68,7 @@ MODULES = {
                           "tests/nodes/test_finetune_wiring.py", NODE_WIDGETS],
     "nodes/cluster.py": ["tests/nodes/test_widget_reference.py", "tests/nodes/test_cluster_node.py"],
     "nodes/previews.py": ["tests/nodes/test_previews.py", "tests/nodes/test_memory_and_previews.py"],
-    "nodes/sockets.py": ["tests/nodes"],
+    "nodes/sockets.py": ["tests/nodes/test_socket_values.py"],
     "nodes/comfy_glue.py": ["tests/nodes/test_comfy_glue.py", "tests/nodes/test_error_names.py",
                             "tests/nodes/test_model_loader.py",
                             "tests/nodes/test_node_contracts.py::test_glue_runs_without_comfyui"],
