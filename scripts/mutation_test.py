@@ -43,7 +43,8 @@ MODULES = {
         "test_a_bf16_model_samples_windows_in_bf16", "test_step_info_names_each_batch_and_the_last_step_previews",
         "test_guidance_one_runs_the_windows_without_the_unconditional_half",
         "test_a_segment_keeps_apart_only_the_frames_earlier_batches_cover",
-        "test_the_parity_trace_records_the_first_batch_of_the_first_step_only")] + [
+        "test_the_parity_trace_records_the_first_batch_of_the_first_step_only",
+        "test_stochastic_and_multistep_schedulers_are_batching_invariant_too")] + [
         "tests/core/test_temporal_model.py::test_check_parity_passes_on_the_temporal_fixture",
         "tests/core/test_fast_sampling.py::test_windowed_temporal_sampler_gives_the_official_order_frames_exactly"],
     "disco_core/sampling/window_poses.py": ["tests/core/test_window_poses.py", WINDOWS],

@@ -265,9 +265,14 @@ def test_stochastic_and_multistep_schedulers_are_batching_invariant_too(temporal
     ref, mask, _ = person_inputs
     poses = torch.rand(7, 3, 40, 40, generator=torch.Generator().manual_seed(6))
     kw = dict(window=4, overlap=2, scheduler=scheduler, **FAST)
-    one = animate(temporal_model, ref, mask, poses, frames_per_batch=4, **kw)
+    seen = []
+    one = animate(temporal_model, ref, mask, poses, frames_per_batch=4, on_step=seen.append, **kw)
     torch.testing.assert_close(animate(temporal_model, ref, mask, poses, frames_per_batch=12, **kw), one,
                                rtol=0, atol=2e-5)
+    # progress still comes when the scheduler has no clean estimate to show (DPM++ 2M returns none)
+    last = [i for i in seen if i.chunk + 1 == i.num_chunks]
+    assert [i.step for i in last] == [0, 1] and all(i.latents.shape == (4, 4, H // 8, W // 8) for i in last)
+    assert all((i.x0 is None) == (scheduler == "dpmpp_2m") for i in last)
 
 
 def test_fitted_poses_are_cached_up_to_the_budget_with_the_same_result(temporal_model, person_inputs):
