@@ -48,7 +48,7 @@ MODULES = {
         "tests/core/test_temporal_model.py::test_check_parity_passes_on_the_temporal_fixture",
         "tests/core/test_fast_sampling.py::test_windowed_temporal_sampler_gives_the_official_order_frames_exactly"],
     # the temporal model (the former disco_core/temporal/ package): its layers and their parity check
-    "disco_core/model/temporal_layers.py": ["tests/core/test_temporal_model.py"],
+    "disco_core/model/temporal_layers.py": ["tests/core/test_temporal_layers.py", "tests/core/test_temporal_model.py"],
     "disco_core/model/temporal.py": ["tests/core/test_temporal_model.py"],
     "disco_core/parity/temporal.py": ["tests/core/test_temporal_model.py"],
     "disco_core/sampling/window_poses.py": ["tests/core/test_window_poses.py", WINDOWS],

@@ -96,7 +96,7 @@ class TemporalResnetBlock(ResnetBlock2D):
         """Conv1d over frames at every pixel, as a (3, 1, 1) Conv3d on the clip layout (no reshuffling)."""
         f = self.context.frames(h.shape[0])
         w = self.tem_conv.weight[..., None, None]
-        y = F.conv3d(_to_clips(h, f), w, self.tem_conv.bias, padding=(1, 0, 0))
+        y = F.conv3d(_to_clips(h, f), w, self.tem_conv.bias, padding=(self.tem_conv.padding[0], 0, 0))
         return _from_clips(y)
 
     def forward(self, input_tensor: torch.Tensor, temb: torch.Tensor, *args, **kwargs) -> torch.Tensor:
