@@ -409,8 +409,8 @@ def to_image(frames: torch.Tensor, owned: bool = False) -> torch.Tensor:
     `owned=True` says the caller made `frames` itself, so they may be clamped in place.
     """
     frames = torch.as_tensor(frames)
-    if frames.dtype == torch.uint8:
-        return frames.float().div_(255.0).contiguous()
+    if frames.dtype == torch.uint8:  # to the CPU first: a GPU video's frames would not fit the card as floats
+        return frames.cpu().float().div_(255.0).contiguous()
     if frames.dtype == torch.float32 and frames.device.type == "cpu" and frames.is_contiguous():
         if owned:
             return frames.clamp_(0, 1)

@@ -771,6 +771,13 @@ def test_to_image_from_uint8_and_numpy(glue):
     assert t.tolist() == [[[[255, 0, 102]]]]
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float16])
+def test_to_image_always_returns_cpu_frames(glue, dtype):
+    """A meta tensor stands in for a GPU one (no GPU here): moving it to the CPU is the step meta cannot do."""
+    with pytest.raises(NotImplementedError, match="meta"):
+        glue.to_image(torch.empty(1, 2, 2, 3, dtype=dtype, device="meta"))
+
+
 def test_to_image_makes_no_copy_of_frames_that_already_are_an_image(glue):
     frames = torch.tensor([[[[0.0, 0.5, 1.0]]]])  # both ends exactly
     assert glue.to_image(frames) is frames
