@@ -50,7 +50,8 @@ MODULES = {
     # the temporal model (the former disco_core/temporal/ package): its layers and their parity check
     "disco_core/model/temporal_layers.py": ["tests/core/test_temporal_layers.py", "tests/core/test_temporal_model.py"],
     "disco_core/model/temporal.py": ["tests/core/test_temporal_model.py"],
-    "disco_core/parity/temporal.py": ["tests/core/test_temporal_model.py"],
+    "disco_core/parity/temporal.py": ["tests/core/test_temporal_model.py", "tests/core/test_fast_sampling.py::"
+                                      "test_windowed_temporal_sampler_gives_the_official_order_frames_exactly"],
     "disco_core/sampling/window_poses.py": ["tests/core/test_window_poses.py", WINDOWS],
     "disco_core/sampling/animate_temporal.py": [WINDOWS, "tests/core/test_animate_cli_temporal.py",
                                                 "tests/core/test_animate_temporal_inputs.py"],

@@ -18,6 +18,7 @@ from disco_core import CheckpointError, DiscoConfig, convert_checkpoint, load_mo
 from disco_core.model.checkpoint import convert_official, model_shapes, read_checkpoint
 from disco_core.cli import main
 from disco_core.parity.fixtures import relative_error
+from disco_core.parity.image import run_fixture
 from disco_core.model.temporal_layers import FrameGroupNorm, TemporalResnetBlock, TemporalTransformerBlock, _to_clips
 from disco_core.model.temporal import TemporalDiscoModel
 from disco_core.sampling.windowed import predict_noise
@@ -83,6 +84,13 @@ def test_each_temporal_trap_breaks_parity(temporal_fixture, temporal_model, monk
     else:
         _without_controlnet_temporal_layers(temporal_model, monkeypatch)
     assert step0_error(temporal_fixture, temporal_model) == pytest.approx(measured, abs=0.001)
+
+
+@pytest.mark.parametrize("wrong", [dict(pose_scale=0.0), dict(background_scale=0.0), dict(uncond="zeros")],
+                         ids=["no-pose-branch", "no-background-branch", "wrong-cfg-uncond"])
+def test_temporal_parity_fails_when_wired_wrong(temporal_fixture, temporal_model, wrong):
+    """Each override reaches the temporal run (the fixture's CFG negative is the blank image: drop_ref 0.05)."""
+    assert run_fixture(temporal_fixture, temporal_model, **wrong).errors["final_latents"] > 0.05
 
 
 def test_step0_check_agrees_with_the_full_run(temporal_fixture, temporal_model):
