@@ -19,6 +19,11 @@ from disco_core.model.temporal_layers import (FrameContext, FrameGroupNorm, Temp
                                               TemporalTransformerBlock, inflate)
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)  # the inputs are random; the same ones every run
+
+
 def _context(frames):
     ctx = FrameContext()
     ctx.num_frames = frames
@@ -77,7 +82,6 @@ def _clip_group_norm(x, frames, groups, weight, bias, eps):
 
 
 def test_frame_group_norm_pools_each_clips_frames_with_its_eps():
-    torch.manual_seed(0)
     norm = _randomise(nn.GroupNorm(2, 6, eps=0.5))
     weight, bias = norm.weight.detach().clone(), norm.bias.detach().clone()
     FrameGroupNorm.inflate(norm, _context(4))
