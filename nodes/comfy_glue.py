@@ -409,7 +409,7 @@ def to_image(frames: torch.Tensor, owned: bool = False) -> torch.Tensor:
     `owned=True` says the caller made `frames` itself, so they may be clamped in place.
     """
     frames = torch.as_tensor(frames)
-    if frames.dtype == torch.uint8:  # to the CPU first: a GPU video's frames would not fit the card as floats
+    if frames.dtype == torch.uint8:  # to the CPU first: as floats on the card they would take 4x the memory
         return frames.cpu().float().div_(255.0).contiguous()
     if frames.dtype == torch.float32 and frames.device.type == "cpu" and frames.is_contiguous():
         if owned:

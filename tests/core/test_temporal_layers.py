@@ -147,7 +147,7 @@ def test_the_temporal_conv_is_a_kernel_3_conv_over_frames_at_every_pixel():
     expected = torch.zeros_like(h)
     for clip in range(2):
         for t in range(4):
-            acc = b[None, :, None, None].expand(1, 6, 2, 3).clone()[0]
+            acc = b[:, None, None].expand(6, 2, 3).clone()
             for k, dt in enumerate((-1, 0, 1)):
                 s = t + dt
                 if 0 <= s < 4:       # zero padding at the clip's ends, never the neighbouring clip
@@ -174,8 +174,9 @@ def test_a_trained_temporal_conv_adds_its_output_in_the_forward():
     frame = torch.randn(1, 6, 4, 4)
     x, temb = frame.expand(2, 6, 4, 4).contiguous(), torch.randn(1, 8).expand(2, 8)
     with torch.no_grad():   # identical frames: the stock block's h is the inflated block's h before tem_conv
-        h = stock.conv2(stock.dropout(stock.nonlinearity(stock.norm2(
-            stock.conv1(stock.nonlinearity(stock.norm1(x))) + stock.time_emb_proj(stock.nonlinearity(temb))[:, :, None, None]))))
+        act = stock.nonlinearity
+        h = stock.conv1(act(stock.norm1(x))) + stock.time_emb_proj(act(temb))[:, :, None, None]
+        h = stock.conv2(stock.dropout(act(stock.norm2(h))))
         added = block.temporal_conv(nn.functional.silu(block.tem_norm(h)))
         torch.testing.assert_close(block(x, temb), stock(x, temb) + added / 2.0, rtol=1e-5, atol=1e-5)
 
@@ -198,7 +199,7 @@ class _GainProcessor(AttnProcessor):
 
 
 def test_inflating_a_real_transformer_adds_a_zero_output_temporal_attention():
-    block = TemporalTransformerBlock.inflate(_transformer(upcast_attention=True, norm_eps=0.01).double(),
+    block = TemporalTransformerBlock.inflate(_transformer(upcast_attention=True).double(),
                                              _context(2))
     tem = block.tem_attn
     assert (tem.heads, tem.inner_dim, tem.upcast_attention, tem.is_cross_attention) == (2, 8, True, False)
